@@ -1,0 +1,72 @@
+#include "core/crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+namespace nimbus {
+namespace {
+const EVP_MD* Md(StreamingDigest::Algorithm a) {
+  switch (a) {
+    case StreamingDigest::Algorithm::kMd5:
+      return EVP_md5();
+    case StreamingDigest::Algorithm::kSha1:
+      return EVP_sha1();
+    case StreamingDigest::Algorithm::kSha256:
+      return EVP_sha256();
+  }
+  return EVP_sha256();
+}
+
+std::string Digest(const EVP_MD* md, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out, &len, md, nullptr);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+}  // namespace
+
+std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
+std::string Md5(std::string_view data) { return Digest(EVP_md5(), data); }
+std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    throw std::runtime_error("RAND_bytes failed");  // no entropy: nothing safe to do
+  }
+  return out;
+}
+
+struct StreamingDigest::Impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+StreamingDigest::StreamingDigest(Algorithm algorithm) : impl_(std::make_unique<Impl>()) {
+  EVP_DigestInit_ex(impl_->ctx, Md(algorithm), nullptr);
+}
+StreamingDigest::~StreamingDigest() = default;
+
+void StreamingDigest::Update(std::string_view data) {
+  EVP_DigestUpdate(impl_->ctx, data.data(), data.size());
+}
+
+std::string StreamingDigest::Finish() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(impl_->ctx, out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+}  // namespace nimbus
