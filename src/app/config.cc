@@ -1,0 +1,92 @@
+#include "app/config.h"
+
+#include <cstdlib>
+#include <map>
+
+#include "core/strings.h"
+
+namespace nimbus::app {
+namespace {
+
+Status Apply(ServeConfig& config, const std::string& name, const std::string& value,
+             const std::string& source) {
+  auto bad = [&](const std::string& why) {
+    return Status::Validation("invalid " + source + " '" + value + "': " + why);
+  };
+  if (name == "host") {
+    if (value.empty()) return bad("empty host");
+    config.host = value;
+  } else if (name == "port") {
+    auto port = ParseInt(value);
+    if (!port || *port < 0 || *port > 65535) return bad("must be a port number 0-65535");
+    config.port = static_cast<uint16_t>(*port);
+  } else if (name == "data-dir") {
+    if (value.empty()) return bad("empty path");
+    config.data_dir = value;
+  } else if (name == "region") {
+    if (value.empty()) return bad("empty region");
+    config.region = value;
+  } else if (name == "account-id") {
+    if (value.size() != 12 || value.find_first_not_of("0123456789") != std::string::npos) {
+      return bad("must be 12 digits");
+    }
+    config.account_id = value;
+  } else if (name == "log-level") {
+    static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
+                                                            {"info", LogLevel::kInfo},
+                                                            {"warn", LogLevel::kWarn},
+                                                            {"error", LogLevel::kError}};
+    auto it = kLevels.find(value);
+    if (it == kLevels.end()) return bad("must be debug, info, warn or error");
+    config.log_level = it->second;
+  } else {
+    return Status::Validation("unknown flag --" + name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string RealEnv(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  return v ? v : "";
+}
+
+Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const EnvLookup& env) {
+  ServeConfig config;
+  static const std::pair<const char*, const char*> kEnv[] = {
+      {"host", "NIMBUS_HOST"},           {"port", "NIMBUS_PORT"},
+      {"data-dir", "NIMBUS_DATA_DIR"},   {"data-dir", "NIMBUS_DATA"},
+      {"region", "NIMBUS_REGION"},       {"account-id", "NIMBUS_ACCOUNT_ID"},
+      {"log-level", "NIMBUS_LOG_LEVEL"},
+  };
+  for (const auto& [flag, var] : kEnv) {
+    std::string v = env(var);
+    if (!v.empty()) NIMBUS_RETURN_IF_ERROR(Apply(config, flag, v, var));
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (!StartsWith(arg, "--")) return Status::Validation("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2), value;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Status::Validation("flag " + arg + " needs a value");
+    }
+    NIMBUS_RETURN_IF_ERROR(Apply(config, name, value, "--" + name));
+  }
+  return config;
+}
+
+std::string ServeUsage() {
+  return "usage: nimbus serve [--host H] [--port P] [--data-dir DIR] [--region R]\n"
+         "                    [--account-id ID] [--log-level debug|info|warn|error]\n"
+         "Each flag may also be set with NIMBUS_HOST, NIMBUS_PORT, NIMBUS_DATA,\n"
+         "NIMBUS_REGION, NIMBUS_ACCOUNT_ID, NIMBUS_LOG_LEVEL.\n";
+}
+
+}  // namespace nimbus::app

@@ -1,0 +1,42 @@
+// ServeConfig: the settings of `nimbus serve`, from command-line flags and the matching
+// NIMBUS_* environment variables (a flag wins over its variable, which wins over the
+// default).
+//
+//   flag            variable          default
+//   --host          NIMBUS_HOST       127.0.0.1
+//   --port          NIMBUS_PORT       4566 (0 picks a free port)
+//   --data-dir      NIMBUS_DATA       ./nimbus-data (NIMBUS_DATA_DIR is accepted too)
+//   --region        NIMBUS_REGION     us-east-1
+//   --account-id    NIMBUS_ACCOUNT_ID 000000000000
+//   --log-level     NIMBUS_LOG_LEVEL  info (debug|info|warn|error)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/logging.h"
+#include "core/result.h"
+
+namespace nimbus::app {
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 4566;
+  std::string data_dir = "./nimbus-data";
+  std::string region = "us-east-1";
+  std::string account_id = "000000000000";
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Reads a variable; returns "" when unset. Passed in so tests need no real environment.
+using EnvLookup = std::function<std::string(const std::string& name)>;
+std::string RealEnv(const std::string& name);
+
+// args are the arguments after `serve`. Errors name the bad flag or value.
+Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const EnvLookup& env);
+
+std::string ServeUsage();
+
+}  // namespace nimbus::app

@@ -1,0 +1,234 @@
+#include "aws/dispatcher.h"
+
+#include <memory>
+#include <optional>
+
+#include "aws/protocol/protocol.h"
+#include "aws/sigv4/sigv4.h"
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "core/logging.h"
+#include "core/strings.h"
+
+namespace nimbus::aws {
+namespace {
+
+constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
+
+bool IsFormPost(const http::Request& request) {
+  return StartsWith(ToLower(request.headers.Get("content-type")),
+                    "application/x-www-form-urlencoded");
+}
+
+// True when the operation's input payload is streamed to the handler rather than read
+// into memory by the dispatcher (S3 PutObject, UploadPart).
+bool InputStreams(const model::Operation& op) {
+  if (!op.input || op.input->payload.empty()) return false;
+  const model::Member* payload = op.input->FindMember(op.input->payload);
+  return payload && (payload->streaming || (payload->shape && payload->shape->streaming));
+}
+
+bool IsS3(const protocol::ResolvedOperation& op) { return op.service->name == "s3"; }
+
+}  // namespace
+
+struct Dispatcher::Call {
+  std::string request_id;
+  double start = 0;
+  std::optional<sigv4::SignedRequest> signed_request;
+  bool resolved = false;
+  protocol::ResolvedOperation op;
+  RequestContext ctx;
+  std::unique_ptr<http::BodyReader> decoded_body;  // aws-chunked payloads, decoded
+};
+
+Dispatcher::Dispatcher(const model::ModelRegistry& models, const ServiceRegistry& services,
+                       CredentialStore& credentials, Authorizer& authorizer, const Clock& clock,
+                       DispatcherOptions options)
+    : models_(models),
+      services_(services),
+      credentials_(credentials),
+      authorizer_(authorizer),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+http::Response Dispatcher::Handle(http::Request& request) {
+  Call call;
+  call.request_id = NewUuid();
+  call.start = clock_.Now();
+  Result<Value> output = Run(call, request);
+
+  http::Response response;
+  if (output.ok()) {
+    response = protocol::SerializeResponse(call.op, *output, call.request_id);
+  } else {
+    const model::ServiceModel* service = call.resolved ? call.op.service : nullptr;
+    protocol::Protocol wire =
+        call.resolved ? call.op.protocol : protocol::SniffProtocol(request, nullptr);
+    response = protocol::SerializeError(service, wire, output.status(), call.request_id);
+    if (output.status().kind() == ErrorKind::kInternal) {
+      Log(LogLevel::kError, "internal_error",
+          {{"request_id", call.request_id},
+           {"operation", call.ctx.operation},
+           {"message", output.status().message()}});
+    }
+  }
+  for (const auto& [name, value] : call.ctx.response_headers.entries()) {
+    response.headers.Set(name, value);
+  }
+  if (LogEnabled(LogLevel::kInfo)) {
+    Log(LogLevel::kInfo, "request",
+        {{"request_id", call.request_id},
+         {"method", request.method},
+         {"path", request.path},
+         {"service", call.ctx.service},
+         {"operation", call.ctx.operation},
+         {"principal", call.ctx.principal.arn},
+         {"status", response.status},
+         {"error", output.ok() ? std::string() : output.status().ToString()},
+         {"ms", static_cast<int64_t>((clock_.Now() - call.start) * 1000)}});
+  }
+  return response;
+}
+
+Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
+  RequestContext& ctx = call.ctx;
+  ctx.request_id = call.request_id;
+  ctx.http = &request;
+  ctx.clock = &clock_;
+  ctx.region = options_.default_region;
+  ctx.account_id = options_.account_id;
+
+  Result<sigv4::SignedRequest> claim = sigv4::Parse(request);
+  std::string signing_name;
+  if (claim.ok()) {
+    call.signed_request = *claim;
+    signing_name = claim->service;
+    ctx.region = claim->region;
+  }
+
+  // The query protocol names its operation in the form body, so read that first.
+  std::string body;
+  bool body_read = false;
+  if (IsFormPost(request)) {
+    NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
+    body_read = true;
+  }
+
+  NIMBUS_ASSIGN_OR_RETURN(call.op, protocol::Resolve(models_, request, signing_name, body));
+  call.resolved = true;
+  ctx.service = call.op.service->name;
+  ctx.operation = call.op.operation->name;
+  const Registration* registration = services_.Find(ctx.service, ctx.operation);
+
+  if (!claim.ok() && claim.status().kind() != ErrorKind::kMissingAuth) return claim.status();
+  if (!claim.ok() && !(registration && registration->anonymous)) {
+    return Status(ErrorKind::kMissingAuth,
+                  "Request is missing Authentication Token: sign it with AWS Signature Version 4");
+  }
+
+  // A body that is not streamed is read now: its hash is part of the signature. Bodies
+  // in aws-chunked encoding are read after authentication, through the decoder.
+  const bool streams = InputStreams(*call.op.operation);
+  const bool chunked = call.signed_request && StartsWith(claim->payload_hash, "STREAMING-");
+  if (!body_read && !streams && !chunked) {
+    NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
+    body_read = true;
+  }
+  if (call.signed_request) NIMBUS_RETURN_IF_ERROR(Authenticate(call, request, body, body_read));
+
+  NIMBUS_ASSIGN_OR_RETURN(Value input, protocol::ParseRequest(call.op, request, body));
+
+  std::string resource = "*";
+  if (registration && registration->resource) resource = registration->resource(input, ctx);
+  if (ctx.principal.type != Principal::Type::kAnonymous) {
+    std::string action = call.op.service->iam_prefix + ":" + ctx.operation;
+    NIMBUS_RETURN_IF_ERROR(authorizer_.Authorize(ctx.principal, action, resource));
+  }
+
+  if (call.op.operation->input) {
+    NIMBUS_RETURN_IF_ERROR(protocol::Validate(*call.op.operation->input, input));
+  }
+  if (!registration) {
+    return Status::NotImplemented("The operation " + ctx.operation + " of service " + ctx.service +
+                                  " is not implemented by Nimbus yet");
+  }
+  return registration->handler(input, ctx);
+}
+
+// Verifies the SigV4 signature and establishes ctx.principal. When body_read, `body` is
+// the whole body and its hash is checked; an aws-chunked body is decoded into `body`
+// here unless the operation streams it.
+Status Dispatcher::Authenticate(Call& call, http::Request& request, std::string& body,
+                                bool body_read) {
+  const sigv4::SignedRequest& claim = *call.signed_request;
+  RequestContext& ctx = call.ctx;
+
+  Result<Credential> credential = credentials_.Lookup(claim.access_key_id);
+  if (!credential.ok()) {
+    if (credential.status().kind() != ErrorKind::kNotFound) return credential.status();
+    if (IsS3(call.op)) {
+      return Status::Aws("InvalidAccessKeyId", 403,
+                         "The AWS Access Key Id you provided does not exist in our records.",
+                         ErrorKind::kUnrecognizedClient);
+    }
+    return Status(ErrorKind::kUnrecognizedClient,
+                  "The security token included in the request is invalid.");
+  }
+  if (!credential->active) {
+    return Status(ErrorKind::kUnrecognizedClient,
+                  "The security token included in the request is invalid.");
+  }
+  if (credential->session_token != claim.session_token) {
+    return Status(ErrorKind::kUnrecognizedClient,
+                  "The security token included in the request is invalid.");
+  }
+  const double now = clock_.Now();
+  if (credential->expiration > 0 && now >= credential->expiration) {
+    return Status(ErrorKind::kExpiredToken,
+                  "The security token included in the request is expired");
+  }
+
+  const bool s3 = IsS3(call.op);
+  const std::string& declared = claim.payload_hash;
+  const bool literal_hash =
+      claim.presigned || declared == kUnsignedPayload || StartsWith(declared, "STREAMING-");
+  std::string payload_hash;
+  if (claim.presigned && declared.empty()) {
+    payload_hash = std::string(kUnsignedPayload);
+  } else if (literal_hash || !body_read) {
+    // The declared value is what was signed; streamed bodies are checked by their handler.
+    payload_hash = declared;
+  } else {
+    payload_hash = HexEncode(Sha256(body));
+    if (!declared.empty() && declared != payload_hash) {
+      return Status::Aws("XAmzContentSHA256Mismatch", 400,
+                         "The provided 'x-amz-content-sha256' header does not match what was "
+                         "computed.",
+                         ErrorKind::kSignatureMismatch);
+    }
+  }
+
+  sigv4::VerifyOptions options;
+  options.now = now;
+  options.max_skew_seconds = options_.max_skew_seconds;
+  options.s3 = s3;
+  NIMBUS_RETURN_IF_ERROR(
+      sigv4::Verify(claim, request, credential->secret_access_key, payload_hash, options));
+
+  if (StartsWith(declared, "STREAMING-")) {
+    NIMBUS_ASSIGN_OR_RETURN(call.decoded_body, sigv4::ChunkedBodyReader::Create(
+                                                   request, claim, credential->secret_access_key));
+    request.body = call.decoded_body.get();
+    if (!InputStreams(*call.op.operation)) {
+      NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
+    }
+  }
+
+  ctx.principal = credential->principal;
+  ctx.principal.access_key_id = claim.access_key_id;
+  if (!ctx.principal.account_id.empty()) ctx.account_id = ctx.principal.account_id;
+  return Status::Ok();
+}
+
+}  // namespace nimbus::aws

@@ -1,0 +1,109 @@
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/result.h"
+#include "core/strings.h"
+#include "core/value.h"
+
+namespace nimbus {
+namespace {
+
+TEST(StringsTest, Base64RoundTripsEveryLengthAndRejectsGarbage) {
+  std::string bytes;
+  for (int i = 0; i < 40; ++i) {
+    auto decoded = Base64Decode(Base64Encode(bytes));
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(*decoded, bytes);
+    bytes.push_back(static_cast<char>(i * 37));
+  }
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_FALSE(Base64Decode("Zm9v!mFy").has_value());
+  EXPECT_FALSE(Base64Decode("Zm8=x").has_value());
+}
+
+TEST(StringsTest, UriEncodingFollowsRfc3986) {
+  EXPECT_EQ(UriEncode("a b/c~d*e"), "a%20b%2Fc~d%2Ae");
+  EXPECT_EQ(UriEncode("a b/c", /*keep_slash=*/true), "a%20b/c");
+  EXPECT_EQ(UriDecode("a%20b+c"), "a b+c");
+  EXPECT_EQ(UriDecode("a%20b+c", /*plus_as_space=*/true), "a b c");
+  EXPECT_EQ(UriDecode("100%"), "100%");
+  EXPECT_EQ(UriDecode("%zz"), "%zz");
+}
+
+TEST(StringsTest, WildcardMatchHandlesStarsAndQuestionMarks) {
+  EXPECT_TRUE(WildcardMatch("s3:Get*", "s3:GetObject"));
+  EXPECT_TRUE(WildcardMatch("*", ""));
+  EXPECT_TRUE(WildcardMatch("a*b*c", "aXXbYYc"));
+  EXPECT_FALSE(WildcardMatch("a*b*c", "aXXbYY"));
+  EXPECT_TRUE(WildcardMatch("us-????-1", "us-east-1"));
+  EXPECT_FALSE(WildcardMatch("S3:GET*", "s3:GetObject"));
+  EXPECT_TRUE(WildcardMatch("S3:GET*", "s3:GetObject", /*case_insensitive=*/true));
+  EXPECT_TRUE(WildcardMatch("*a*a*a*a*a*a*b", std::string(60, 'a') + "b"));
+}
+
+TEST(ClockTest, FormatsAndParsesAwsDates) {
+  EXPECT_EQ(FormatAmzDate(1369353600), "20130524T000000Z");
+  EXPECT_EQ(FormatIso8601(1369353600.5), "2013-05-24T00:00:00.500Z");
+  EXPECT_EQ(FormatHttpDate(1369353600), "Fri, 24 May 2013 00:00:00 GMT");
+  double t = 0;
+  ASSERT_TRUE(ParseIso8601("20130524T000000Z", &t));
+  EXPECT_EQ(t, 1369353600);
+  ASSERT_TRUE(ParseIso8601("2013-05-24T02:00:00+02:00", &t));
+  EXPECT_EQ(t, 1369353600);
+  ASSERT_TRUE(ParseHttpDate("Fri, 24 May 2013 00:00:00 GMT", &t));
+  EXPECT_EQ(t, 1369353600);
+  EXPECT_FALSE(ParseIso8601("2013-13-24T00:00:00Z", &t));
+  EXPECT_FALSE(ParseIso8601("yesterday", &t));
+}
+
+TEST(CryptoTest, DigestsMatchKnownVectors) {
+  EXPECT_EQ(HexEncode(Sha256("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexEncode(Md5("abc")), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(HexEncode(HmacSha256("key", "The quick brown fox jumps over the lazy dog")),
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+  StreamingDigest d(StreamingDigest::Algorithm::kSha256);
+  d.Update("a");
+  d.Update("bc");
+  EXPECT_EQ(d.Finish(), Sha256("abc"));
+}
+
+TEST(ValueTest, JsonRoundTripKeepsStructure) {
+  Value v = Value::Object({{"a", 1}, {"b", "x"}, {"c", Value::List{true, 2.5, nullptr}}});
+  auto parsed = ParseJson(ToJson(v));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, v);
+  EXPECT_EQ(v.GetString("b"), "x");
+  EXPECT_EQ(v.GetInt("a"), 1);
+  EXPECT_EQ(v.GetString("missing", "dflt"), "dflt");
+  EXPECT_FALSE(ParseJson("{bad").ok());
+}
+
+TEST(ValueTest, BlobsRenderAsBase64InJson) {
+  Value v = Value::Object({{"b", Value::Blob("hi")}});
+  EXPECT_EQ(ToJson(v), R"({"b":"aGk="})");
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::Validation("odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  NIMBUS_ASSIGN_OR_RETURN(int h, Half(x));
+  NIMBUS_ASSIGN_OR_RETURN(int q, Half(h));
+  return q;
+}
+
+TEST(ResultTest, MacrosPropagateTheFirstError) {
+  EXPECT_EQ(*Quarter(8), 2);
+  auto r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().kind(), ErrorKind::kValidation);
+}
+
+}  // namespace
+}  // namespace nimbus
