@@ -50,11 +50,12 @@ const Status& StatusOf(const Result<T>& r) {
 #define NIMBUS_CONCAT_INNER(a, b) a##b
 #define NIMBUS_CONCAT(a, b) NIMBUS_CONCAT_INNER(a, b)
 
-#define NIMBUS_RETURN_IF_ERROR(expr)                        \
-  do {                                                      \
-    auto&& nimbus_status_ = (expr);                         \
-    if (!::nimbus::internal::StatusOf(nimbus_status_).ok()) \
-      return ::nimbus::internal::StatusOf(nimbus_status_);  \
+// The Status is copied out while the expression's temporaries are alive, so that
+// NIMBUS_RETURN_IF_ERROR(MakeResult().status()) does not return a dangling reference.
+#define NIMBUS_RETURN_IF_ERROR(expr)                                      \
+  do {                                                                    \
+    ::nimbus::Status nimbus_status_ = ::nimbus::internal::StatusOf(expr); \
+    if (!nimbus_status_.ok()) return nimbus_status_;                      \
   } while (0)
 
 #define NIMBUS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -1,0 +1,302 @@
+// The SQLite backend of store::Database. See database.h for the threading model: one
+// writer connection behind a mutex, a pool of reader connections for Query().
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+#include "store/database.h"
+
+namespace nimbus::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr size_t kMaxIdleReaders = 8;
+
+Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Status::Conflict(std::move(msg));
+  return Status::Internal(std::move(msg));
+}
+
+// One SQLite connection. Used by one thread at a time (the Database guarantees it).
+class Connection {
+ public:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  ~Connection() { sqlite3_close_v2(db_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool reader) {
+    sqlite3* db = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    auto conn = std::make_unique<Connection>(db);
+    if (rc != SQLITE_OK) return SqliteError(db, rc, "cannot open " + path);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    NIMBUS_RETURN_IF_ERROR(conn->Script("PRAGMA foreign_keys = ON;"));
+    if (reader) {
+      NIMBUS_RETURN_IF_ERROR(conn->Script("PRAGMA query_only = ON;"));
+    } else {
+      NIMBUS_RETURN_IF_ERROR(
+          conn->Script("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"));
+    }
+    return conn;
+  }
+
+  // Runs SQL text that may hold several statements and takes no parameters.
+  Status Script(std::string_view sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::Ok();
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return Status::Conflict(msg);
+    return Status::Internal("sql script failed: " + msg);
+  }
+
+  Result<int64_t> Exec(std::string_view sql, const Params& params) {
+    NIMBUS_RETURN_IF_ERROR(Run(sql, params, nullptr));
+    return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  Result<Rows> Query(std::string_view sql, const Params& params) {
+    Rows rows;
+    NIMBUS_RETURN_IF_ERROR(Run(sql, params, &rows));
+    return rows;
+  }
+
+ private:
+  Status Bind(sqlite3_stmt* stmt, const Params& params) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Value& v = params[i];
+      int idx = static_cast<int>(i) + 1;
+      int rc = SQLITE_OK;
+      switch (v.type()) {
+        case Value::Type::kNull:
+          rc = sqlite3_bind_null(stmt, idx);
+          break;
+        case Value::Type::kBool:
+        case Value::Type::kInt:
+          rc = sqlite3_bind_int64(stmt, idx, v.AsInt());
+          break;
+        case Value::Type::kDouble:
+        case Value::Type::kTimestamp:
+          rc = sqlite3_bind_double(stmt, idx, v.AsDouble());
+          break;
+        case Value::Type::kString:
+          rc = sqlite3_bind_text64(stmt, idx, v.AsString().data(), v.AsString().size(),
+                                   SQLITE_TRANSIENT, SQLITE_UTF8);
+          break;
+        case Value::Type::kBlob:
+          rc = sqlite3_bind_blob64(stmt, idx, v.AsString().data(), v.AsString().size(),
+                                   SQLITE_TRANSIENT);
+          break;
+        case Value::Type::kList:
+        case Value::Type::kMap:
+          return Status::Internal("sql parameter " + std::to_string(idx) +
+                                  " is a list or map; store documents as JSON text");
+      }
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "cannot bind parameter");
+    }
+    return Status::Ok();
+  }
+
+  static Value Cell(sqlite3_stmt* stmt, int col) {
+    switch (sqlite3_column_type(stmt, col)) {
+      case SQLITE_INTEGER:
+        return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, col)));
+      case SQLITE_FLOAT:
+        return Value(sqlite3_column_double(stmt, col));
+      case SQLITE_TEXT:
+        return Value(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, col)),
+                                 sqlite3_column_bytes(stmt, col)));
+      case SQLITE_BLOB: {
+        const char* data = static_cast<const char*>(sqlite3_column_blob(stmt, col));
+        return Value::Blob(std::string(data ? data : "", sqlite3_column_bytes(stmt, col)));
+      }
+      default:
+        return Value();
+    }
+  }
+
+  Status Run(std::string_view sql, const Params& params, Rows* rows) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db_, rc, "cannot prepare statement");
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
+    if (static_cast<size_t>(sqlite3_bind_parameter_count(stmt)) != params.size()) {
+      return Status::Internal("statement takes " +
+                              std::to_string(sqlite3_bind_parameter_count(stmt)) +
+                              " parameters, got " + std::to_string(params.size()));
+    }
+    NIMBUS_RETURN_IF_ERROR(Bind(stmt, params));
+    const int columns = sqlite3_column_count(stmt);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      if (!rows) continue;
+      Row row;
+      for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = Cell(stmt, c);
+      rows->push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "statement failed");
+    return Status::Ok();
+  }
+
+  sqlite3* db_;
+};
+
+// The statements of one transaction, on the writer connection.
+class TxSession : public Session {
+ public:
+  explicit TxSession(Connection& conn) : conn_(conn) {}
+  Result<int64_t> Exec(std::string_view sql, const Params& params) override {
+    return conn_.Exec(sql, params);
+  }
+  Result<Rows> Query(std::string_view sql, const Params& params) override {
+    return conn_.Query(sql, params);
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteDatabase : public Database {
+ public:
+  SqliteDatabase(std::string path, std::unique_ptr<Connection> writer)
+      : path_(std::move(path)), writer_(std::move(writer)) {}
+
+  Result<int64_t> Exec(std::string_view sql, const Params& params) override {
+    if (InTransaction()) return writer_->Exec(sql, params);
+    std::lock_guard<std::mutex> lock(write_mu_);
+    return writer_->Exec(sql, params);
+  }
+
+  Result<Rows> Query(std::string_view sql, const Params& params) override {
+    if (InTransaction()) return writer_->Query(sql, params);
+    NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader, AcquireReader());
+    Result<Rows> rows = reader->Query(sql, params);
+    ReleaseReader(std::move(reader));
+    return rows;
+  }
+
+  Status WithTransaction(const std::function<Status(Session&)>& fn) override {
+    TxSession session(*writer_);
+    if (InTransaction()) {
+      // Nested: a savepoint, so that an inner failure undoes only the inner writes.
+      const std::string name = "sp" + std::to_string(++savepoint_counter_);
+      NIMBUS_RETURN_IF_ERROR(writer_->Script("SAVEPOINT " + name));
+      Status status = fn(session);
+      if (!status.ok()) {
+        (void)writer_->Script("ROLLBACK TO " + name + "; RELEASE " + name);
+        return status;
+      }
+      return writer_->Script("RELEASE " + name);
+    }
+    std::lock_guard<std::mutex> lock(write_mu_);
+    NIMBUS_RETURN_IF_ERROR(writer_->Script("BEGIN IMMEDIATE"));
+    owner_.store(std::this_thread::get_id());
+    Status status = fn(session);
+    if (status.ok()) status = writer_->Script("COMMIT");
+    owner_.store(std::thread::id());
+    if (!status.ok()) (void)writer_->Script("ROLLBACK");
+    return status;
+  }
+
+  void RegisterMigration(std::string component, int version, std::string sql) override {
+    std::lock_guard<std::mutex> lock(migrations_mu_);
+    migrations_[std::move(component)][version] = std::move(sql);
+  }
+
+  Status Migrate() override {
+    std::map<std::string, std::map<int, std::string>> migrations;
+    {
+      std::lock_guard<std::mutex> lock(migrations_mu_);
+      migrations = migrations_;
+    }
+    NIMBUS_RETURN_IF_ERROR(WithTransaction([](Session& s) -> Status {
+      return s
+          .Exec(
+              "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
+              "version INTEGER NOT NULL, applied_at REAL NOT NULL, "
+              "PRIMARY KEY (component, version))")
+          .status();
+    }));
+    for (const auto& [component, versions] : migrations) {
+      for (const auto& [version, sql] : versions) {
+        NIMBUS_RETURN_IF_ERROR(WithTransaction([&](Session& s) -> Status {
+          NIMBUS_ASSIGN_OR_RETURN(
+              Rows done,
+              s.Query("SELECT 1 FROM schema_migrations WHERE component = ? AND version = ?",
+                      {component, version}));
+          if (!done.empty()) return Status::Ok();
+          Status applied = writer_->Script(sql);
+          if (!applied.ok()) {
+            return Status::Internal("migration " + component + " v" + std::to_string(version) +
+                                    " failed: " + applied.message());
+          }
+          return s
+              .Exec(
+                  "INSERT INTO schema_migrations (component, version, applied_at) "
+                  "VALUES (?, ?, ?)",
+                  {component, version, SystemClock::Instance().Now()})
+              .status();
+        }));
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  bool InTransaction() const { return owner_.load() == std::this_thread::get_id(); }
+
+  Result<std::unique_ptr<Connection>> AcquireReader() {
+    {
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      if (!idle_readers_.empty()) {
+        auto conn = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+        return conn;
+      }
+    }
+    return Connection::Open(path_, /*reader=*/true);
+  }
+
+  void ReleaseReader(std::unique_ptr<Connection> conn) {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(conn));
+  }
+
+  const std::string path_;
+  std::mutex write_mu_;  // held for a whole transaction or autocommit statement
+  std::unique_ptr<Connection> writer_;
+  std::atomic<std::thread::id> owner_{};  // the thread inside a transaction, if any
+  int savepoint_counter_ = 0;             // guarded by write_mu_
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+
+  std::mutex migrations_mu_;
+  std::map<std::string, std::map<int, std::string>> migrations_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::OpenFile(const std::string& path) {
+  NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
+                          Connection::Open(path, /*reader=*/false));
+  return std::unique_ptr<Database>(new SqliteDatabase(path, std::move(writer)));
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return Status::Internal("cannot create data directory " + data_dir + ": " + ec.message());
+  return OpenFile((std::filesystem::path(data_dir) / "metadata.db").string());
+}
+
+}  // namespace nimbus::store

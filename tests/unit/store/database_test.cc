@@ -1,0 +1,197 @@
+#include "store/database.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+namespace nimbus::store {
+namespace {
+
+class DatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/nimbus-store-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Database> OpenDb() {
+    auto db = Database::Open(dir_);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return std::move(db).value();
+  }
+
+  std::string dir_;
+};
+
+TEST_F(DatabaseTest, CreatesMetadataFileInWalMode) {
+  auto db = OpenDb();
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/metadata.db"));
+  auto rows = db->Query("PRAGMA journal_mode");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0]["journal_mode"].AsString(), "wal");
+}
+
+TEST_F(DatabaseTest, BindsParametersAndReturnsTypedCells) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (i INTEGER, d REAL, s TEXT, b BLOB, n TEXT)").ok());
+  auto changed = db->Exec("INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                          {int64_t{42}, 1.5, "it's", Value::Blob(std::string("\0\1", 2)), nullptr});
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_EQ(*changed, 1);
+  auto rows = db->Query("SELECT * FROM t WHERE s = ?", {"it's"});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  Row& r = (*rows)[0];
+  EXPECT_EQ(r["i"], Value(int64_t{42}));
+  EXPECT_EQ(r["d"].AsDouble(), 1.5);
+  EXPECT_EQ(r["s"].AsString(), "it's");
+  EXPECT_TRUE(r["b"].is_blob());
+  EXPECT_EQ(r["b"].AsString(), std::string("\0\1", 2));
+  EXPECT_TRUE(r["n"].is_null());
+}
+
+TEST_F(DatabaseTest, WrongParameterCountIsAnError) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a)").ok());
+  EXPECT_FALSE(db->Exec("INSERT INTO t VALUES (?)", {}).ok());
+}
+
+TEST_F(DatabaseTest, UniqueViolationIsConflict) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a TEXT PRIMARY KEY)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t VALUES ('x')").ok());
+  auto again = db->Exec("INSERT INTO t VALUES ('x')");
+  EXPECT_EQ(again.status().kind(), ErrorKind::kConflict);
+}
+
+TEST_F(DatabaseTest, ForeignKeysAreEnforced) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE p (id INTEGER PRIMARY KEY)").ok());
+  ASSERT_TRUE(db->Exec("CREATE TABLE c (pid INTEGER REFERENCES p(id))").ok());
+  EXPECT_EQ(db->Exec("INSERT INTO c VALUES (7)").status().kind(), ErrorKind::kConflict);
+}
+
+TEST_F(DatabaseTest, TransactionCommitsTogether) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  Status s = db->WithTransaction([](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (1)"));
+    return tx.Exec("INSERT INTO t VALUES (2)").status();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(db->Query("SELECT * FROM t")->size(), 2u);
+}
+
+TEST_F(DatabaseTest, TransactionRollsBackWhenFunctionFails) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  Status s = db->WithTransaction([](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (1)"));
+    return Status::Validation("changed my mind");
+  });
+  EXPECT_EQ(s.kind(), ErrorKind::kValidation);
+  EXPECT_EQ(db->Query("SELECT * FROM t")->size(), 0u);
+}
+
+TEST_F(DatabaseTest, TransactionRollsBackWhenStatementFails) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER UNIQUE)").ok());
+  Status s = db->WithTransaction([](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (1)"));
+    return tx.Exec("INSERT INTO t VALUES (1)").status();
+  });
+  EXPECT_EQ(s.kind(), ErrorKind::kConflict);
+  EXPECT_EQ(db->Query("SELECT * FROM t")->size(), 0u);
+}
+
+TEST_F(DatabaseTest, NestedTransactionFailureUndoesOnlyInnerWrites) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  Status s = db->WithTransaction([&](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (1)"));
+    Status inner = db->WithTransaction([](Session& tx2) -> Status {
+      NIMBUS_RETURN_IF_ERROR(tx2.Exec("INSERT INTO t VALUES (2)"));
+      return Status::Conflict("inner");
+    });
+    EXPECT_EQ(inner.kind(), ErrorKind::kConflict);
+    // The Database itself, used from the transaction's thread, sees the transaction.
+    EXPECT_EQ(db->Query("SELECT * FROM t")->size(), 1u);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto rows = db->Query("SELECT a FROM t");
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0]["a"].AsInt(), 1);
+}
+
+TEST_F(DatabaseTest, MigrationsApplyOnceAcrossRestarts) {
+  {
+    auto db = OpenDb();
+    db->RegisterMigration("widgets", 1, "CREATE TABLE w (a INTEGER); INSERT INTO w VALUES (1);");
+    ASSERT_TRUE(db->Migrate().ok());
+    ASSERT_TRUE(db->Migrate().ok());
+  }
+  auto db = OpenDb();
+  db->RegisterMigration("widgets", 1, "CREATE TABLE w (a INTEGER); INSERT INTO w VALUES (1);");
+  db->RegisterMigration("widgets", 2, "ALTER TABLE w ADD COLUMN b TEXT;");
+  db->RegisterMigration("gadgets", 1, "CREATE TABLE g (x TEXT);");
+  Status s = db->Migrate();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(db->Query("SELECT * FROM w")->size(), 1u);
+  auto recorded = db->Query("SELECT component, version FROM schema_migrations ORDER BY 1, 2");
+  ASSERT_TRUE(recorded.ok());
+  ASSERT_EQ(recorded->size(), 3u);
+  EXPECT_EQ((*recorded)[0]["component"].AsString(), "gadgets");
+  EXPECT_EQ((*recorded)[2]["version"].AsInt(), 2);
+  EXPECT_TRUE(db->Exec("INSERT INTO w (a, b) VALUES (2, 'x')").ok());
+}
+
+TEST_F(DatabaseTest, FailedMigrationIsNotRecordedAndLeavesNoTrace) {
+  auto db = OpenDb();
+  db->RegisterMigration("bad", 1, "CREATE TABLE half (a INTEGER); THIS IS NOT SQL;");
+  Status s = db->Migrate();
+  EXPECT_EQ(s.kind(), ErrorKind::kInternal);
+  EXPECT_NE(s.message().find("bad v1"), std::string::npos);
+  EXPECT_TRUE(db->Query("SELECT * FROM schema_migrations WHERE component = 'bad'")->empty());
+  EXPECT_FALSE(db->Query("SELECT * FROM half").ok());
+}
+
+TEST_F(DatabaseTest, ConcurrentWritersAndReadersLoseNothing) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE counter (n INTEGER)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO counter VALUES (0)").ok());
+  ASSERT_TRUE(db->Exec("CREATE TABLE log (thread INTEGER, i INTEGER)").ok());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Read-modify-write: only correct if transactions are serialized.
+        Status s = db->WithTransaction([&](Session& tx) -> Status {
+          NIMBUS_ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT n FROM counter"));
+          int64_t n = rows[0]["n"].AsInt();
+          NIMBUS_RETURN_IF_ERROR(tx.Exec("UPDATE counter SET n = ?", {n + 1}));
+          return tx.Exec("INSERT INTO log VALUES (?, ?)", {t, i}).status();
+        });
+        if (!s.ok()) ++failures;
+        if (!db->Query("SELECT COUNT(*) AS c FROM log").ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ((*db->Query("SELECT n FROM counter"))[0].at("n").AsInt(), kThreads * kPerThread);
+  EXPECT_EQ((*db->Query("SELECT COUNT(*) AS c FROM log"))[0].at("c").AsInt(),
+            kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace nimbus::store
