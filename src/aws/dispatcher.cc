@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 
+#include "aws/protocol/bindings.h"
 #include "aws/protocol/protocol.h"
 #include "aws/sigv4/sigv4.h"
 #include "core/crypto.h"
@@ -13,19 +14,9 @@
 namespace nimbus::aws {
 namespace {
 
-constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
-
 bool IsFormPost(const http::Request& request) {
   return StartsWith(ToLower(request.headers.Get("content-type")),
                     "application/x-www-form-urlencoded");
-}
-
-// True when the operation's input payload is streamed to the handler rather than read
-// into memory by the dispatcher (S3 PutObject, UploadPart).
-bool InputStreams(const model::Operation& op) {
-  if (!op.input || op.input->payload.empty()) return false;
-  const model::Member* payload = op.input->FindMember(op.input->payload);
-  return payload && (payload->streaming || (payload->shape && payload->shape->streaming));
 }
 
 bool IsS3(const protocol::ResolvedOperation& op) { return op.service->name == "s3"; }
@@ -61,17 +52,16 @@ http::Response Dispatcher::Handle(http::Request& request) {
   http::Response response;
   if (output.ok()) {
     response = protocol::SerializeResponse(call.op, *output, call.request_id);
+    if (call.ctx.response_stream) {
+      response.body.clear();
+      response.body_stream = std::move(call.ctx.response_stream);
+      response.stream_length = call.ctx.response_stream_length;
+    }
   } else {
     const model::ServiceModel* service = call.resolved ? call.op.service : nullptr;
     protocol::Protocol wire =
         call.resolved ? call.op.protocol : protocol::SniffProtocol(request, nullptr);
     response = protocol::SerializeError(service, wire, output.status(), call.request_id);
-    if (output.status().kind() == ErrorKind::kInternal) {
-      Log(LogLevel::kError, "internal_error",
-          {{"request_id", call.request_id},
-           {"operation", call.ctx.operation},
-           {"message", output.status().message()}});
-    }
   }
   for (const auto& [name, value] : call.ctx.response_headers.entries()) {
     response.headers.Set(name, value);
@@ -129,7 +119,7 @@ Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
 
   // A body that is not streamed is read now: its hash is part of the signature. Bodies
   // in aws-chunked encoding are read after authentication, through the decoder.
-  const bool streams = InputStreams(*call.op.operation);
+  const bool streams = protocol::StreamsRequestBody(*call.op.operation);
   const bool chunked = call.signed_request && StartsWith(claim->payload_hash, "STREAMING-");
   if (!body_read && !streams && !chunked) {
     NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
@@ -189,24 +179,21 @@ Status Dispatcher::Authenticate(Call& call, http::Request& request, std::string&
                   "The security token included in the request is expired");
   }
 
+  // The payload hash that was signed: a literal the request declared (UNSIGNED-PAYLOAD,
+  // STREAMING-...), else the hash of the body. S3 may sign a declared hex hash before the
+  // body arrives; a body read here is checked against it, a streamed one by its handler.
   const bool s3 = IsS3(call.op);
-  const std::string& declared = claim.payload_hash;
-  const bool literal_hash =
-      claim.presigned || declared == kUnsignedPayload || StartsWith(declared, "STREAMING-");
-  std::string payload_hash;
-  if (claim.presigned && declared.empty()) {
-    payload_hash = std::string(kUnsignedPayload);
-  } else if (literal_hash || !body_read) {
-    // The declared value is what was signed; streamed bodies are checked by their handler.
-    payload_hash = declared;
-  } else {
-    payload_hash = HexEncode(Sha256(body));
-    if (!declared.empty() && declared != payload_hash) {
-      return Status::Aws("XAmzContentSHA256Mismatch", 400,
-                         "The provided 'x-amz-content-sha256' header does not match what was "
-                         "computed.",
-                         ErrorKind::kSignatureMismatch);
+  std::string payload_hash(sigv4::PayloadHashBeforeBody(claim, s3));
+  const bool literal =
+      payload_hash == sigv4::kUnsignedPayload || StartsWith(payload_hash, "STREAMING-");
+  if (body_read && !literal) {
+    std::string computed = HexEncode(Sha256(body));
+    if (!claim.payload_hash.empty() && claim.payload_hash != computed) {
+      return sigv4::PayloadHashMismatch(s3);
     }
+    payload_hash = std::move(computed);
+  } else if (payload_hash.empty()) {
+    payload_hash = claim.payload_hash;
   }
 
   sigv4::VerifyOptions options;
@@ -216,11 +203,11 @@ Status Dispatcher::Authenticate(Call& call, http::Request& request, std::string&
   NIMBUS_RETURN_IF_ERROR(
       sigv4::Verify(claim, request, credential->secret_access_key, payload_hash, options));
 
-  if (StartsWith(declared, "STREAMING-")) {
+  if (StartsWith(claim.payload_hash, "STREAMING-")) {
     NIMBUS_ASSIGN_OR_RETURN(call.decoded_body, sigv4::ChunkedBodyReader::Create(
                                                    request, claim, credential->secret_access_key));
     request.body = call.decoded_body.get();
-    if (!InputStreams(*call.op.operation)) {
+    if (!protocol::StreamsRequestBody(*call.op.operation)) {
       NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
     }
   }

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,10 @@ struct RequestContext {
   const http::Request* http = nullptr;  // the raw request, for handlers that stream bodies
   const Clock* clock = nullptr;
   http::Headers response_headers;  // extra headers a handler wants on its response
+  // A handler whose output payload is streamed (S3 GetObject) sets the stream here; it
+  // replaces the serialized body. With a length the response has that Content-Length.
+  std::function<Status(http::BodyWriter&)> response_stream;
+  std::optional<uint64_t> response_stream_length;
 };
 
 using OperationHandler = std::function<Result<Value>(const Value& input, RequestContext& ctx)>;
