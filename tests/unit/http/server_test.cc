@@ -1,0 +1,683 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/strings.h"
+#include "http/client.h"
+#include "raw_client.h"
+
+namespace nimbus::http {
+namespace {
+
+using testing::ConnectionRefused;
+using testing::RawClient;
+using testing::RawResponse;
+
+ServerOptions TestOptions() {
+  ServerOptions options;
+  options.port = 0;
+  options.io_threads = 2;
+  options.max_handler_threads = 16;
+  options.idle_timeout_seconds = 5;
+  options.shutdown_grace_seconds = 5;
+  return options;
+}
+
+std::unique_ptr<Server> StartServer(Handler handler, ServerOptions options = TestOptions()) {
+  auto server = std::make_unique<Server>(options, std::move(handler));
+  Status s = server->Start();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return server;
+}
+
+Response Text(int status, std::string body) {
+  Response resp;
+  resp.status = status;
+  resp.headers.Set("Content-Type", "text/plain");
+  resp.body = std::move(body);
+  return resp;
+}
+
+// Answers with the request target and the whole body: "<target>|<body>".
+Response Echo(Request& req) {
+  Result<std::string> body = req.body->ReadAll(64 << 20);
+  if (!body.ok()) return Text(400, body.status().message());
+  return Text(200, req.target + "|" + *body);
+}
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + 7) & 0xff);
+  return s;
+}
+
+template <typename Pred>
+bool WaitFor(Pred pred, double seconds = 3) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST(HttpServerTest, FillsRequestAndAddsDateAndServerHeaders) {
+  std::mutex mu;
+  Request seen;
+  std::string seen_body;
+  auto server = StartServer([&](Request& req) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.method = req.method;
+    seen.target = req.target;
+    seen.path = req.path;
+    seen.query = req.query;
+    seen.headers = req.headers;
+    seen.content_length = req.content_length;
+    seen.remote_address = req.remote_address;
+    seen_body = req.body->ReadAll(1024).value();
+    Response resp = Text(201, "made");
+    resp.headers.Add("X-Answer", "42");
+    return resp;
+  });
+  Headers headers;
+  headers.Add("X-Custom", "some value");
+  Result<ClientResponse> resp =
+      HttpCall("127.0.0.1", server->port(), "POST", "/a%20b/c?x=1&y=%2F", headers, "hello");
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->status, 201);
+  EXPECT_EQ(resp->body, "made");
+  EXPECT_EQ(resp->headers.Get("X-Answer"), "42");
+  EXPECT_EQ(resp->headers.Get("Server"), "Nimbus");
+  EXPECT_TRUE(EndsWith(resp->headers.Get("Date"), " GMT")) << resp->headers.Get("Date");
+  EXPECT_EQ(resp->headers.Get("Content-Length"), "4");
+
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.target, "/a%20b/c?x=1&y=%2F");
+  EXPECT_EQ(seen.path, "/a%20b/c");
+  EXPECT_EQ(seen.query, "x=1&y=%2F");
+  EXPECT_EQ(seen.headers.Get("x-custom"), "some value");
+  ASSERT_TRUE(seen.content_length.has_value());
+  EXPECT_EQ(*seen.content_length, 5u);
+  EXPECT_EQ(seen.remote_address, "127.0.0.1");
+  EXPECT_EQ(seen_body, "hello");
+}
+
+TEST(HttpServerTest, StreamsLargeBodyToHandlerInPieces) {
+  const std::string payload = Pattern(12 * 1024 * 1024 + 17);
+  std::atomic<size_t> reads{0};
+  auto server = StartServer([&](Request& req) {
+    // Small reads (through the staging buffer) and large reads (direct) alternate.
+    std::vector<char> buf(1 << 20);
+    std::string got;
+    size_t sizes[] = {1000, 1 << 20, 16384};
+    for (size_t i = 0;; ++i) {
+      Result<size_t> n = req.body->Read(buf.data(), sizes[i % 3]);
+      if (!n.ok()) return Text(400, n.status().message());
+      if (*n == 0) break;
+      ++reads;
+      got.append(buf.data(), *n);
+    }
+    return Text(got == payload ? 200 : 422, std::to_string(got.size()));
+  });
+  Result<ClientResponse> resp =
+      HttpCall("127.0.0.1", server->port(), "PUT", "/big", Headers(), payload);
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(resp->body, std::to_string(payload.size()));
+  EXPECT_GT(reads.load(), 20u);
+}
+
+TEST(HttpServerTest, HandlerReadsBodyBeforeTheRestHasArrived) {
+  std::promise<std::string> first_piece;
+  auto server = StartServer([&](Request& req) {
+    char buf[100];
+    Result<size_t> n = req.body->Read(buf, sizeof(buf));
+    first_piece.set_value(n.ok() ? std::string(buf, *n) : "error");
+    std::string rest = req.body->ReadAll(1024).value();
+    return Text(200, rest);
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("PUT /s HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"));
+  auto future = first_piece.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  EXPECT_EQ(future.get(), "hello");
+  ASSERT_TRUE(client.Send("world"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "world");
+}
+
+TEST(HttpServerTest, DecodesChunkedBodyAndKeepsConnection) {
+  std::mutex mu;
+  std::vector<std::optional<uint64_t>> lengths;
+  auto server = StartServer([&](Request& req) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      lengths.push_back(req.content_length);
+    }
+    return Echo(req);
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(
+      client.Send("PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+                  "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> first = client.ReadResponse();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "/c|hello world");
+  std::optional<RawResponse> second = client.ReadResponse();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "/next|");
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(lengths.size(), 2u);
+  EXPECT_FALSE(lengths[0].has_value());
+  EXPECT_EQ(lengths[1], std::optional<uint64_t>(0));
+}
+
+TEST(HttpServerTest, DecodesLargeChunkedBody) {
+  const std::string payload = Pattern(3 * 1024 * 1024 + 5);
+  auto server = StartServer([&](Request& req) {
+    Result<std::string> body = req.body->ReadAll(8 << 20);
+    if (!body.ok()) return Text(400, body.status().message());
+    return Text(*body == payload ? 200 : 422, std::to_string(body->size()));
+  });
+  std::string wire = "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (size_t pos = 0; pos < payload.size(); pos += 100000) {
+    std::string piece = payload.substr(pos, 100000);
+    char size_line[32];
+    std::snprintf(size_line, sizeof(size_line), "%zx\r\n", piece.size());
+    wire += size_line + piece + "\r\n";
+  }
+  wire += "0\r\n\r\n";
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(wire));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 200) << resp->body;
+  EXPECT_EQ(resp->body, std::to_string(payload.size()));
+}
+
+TEST(HttpServerTest, MalformedChunkedBodyFailsTheReadAndClosesConnection) {
+  std::promise<Status> read_status;
+  auto server = StartServer([&](Request& req) {
+    Result<std::string> body = req.body->ReadAll(1024);
+    read_status.set_value(body.status());
+    return Text(400, "bad body");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(
+      "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 400);
+  EXPECT_EQ(resp->Get("connection"), "close");
+  EXPECT_TRUE(client.ReadsEof());
+  Status s = read_status.get_future().get();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.kind(), ErrorKind::kValidation);
+}
+
+TEST(HttpServerTest, SendsContinueBeforeReadingBody) {
+  auto server = StartServer(Echo);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(
+      "PUT /obj HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  std::optional<RawResponse> interim = client.ReadResponse();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(client.Send("hello"));
+  std::optional<RawResponse> final_resp = client.ReadResponse();
+  ASSERT_TRUE(final_resp);
+  EXPECT_EQ(final_resp->status, 200);
+  EXPECT_EQ(final_resp->body, "/obj|hello");
+}
+
+TEST(HttpServerTest, RejectsWithoutContinueWhenHandlerIgnoresBody) {
+  auto server = StartServer([](Request&) { return Text(403, "denied"); });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(
+      "PUT /obj HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 403);  // no 100 Continue first
+  EXPECT_EQ(resp->Get("connection"), "close");
+  EXPECT_TRUE(client.ReadsEof());
+}
+
+TEST(HttpServerTest, StreamsResponseWithStreamLengthAsContentLength) {
+  const std::string big = Pattern(600 * 1024);
+  auto server = StartServer([&](Request&) {
+    Response resp;
+    resp.stream_length = 3 + big.size() + 3;
+    resp.body_stream = [&](BodyWriter& w) -> Status {
+      NIMBUS_RETURN_IF_ERROR(w.Write("abc"));
+      NIMBUS_RETURN_IF_ERROR(w.Write(big));
+      return w.Write("xyz");
+    };
+    return resp;
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->Get("content-length"), std::to_string(big.size() + 6));
+  EXPECT_FALSE(resp->Has("transfer-encoding"));
+  EXPECT_TRUE(resp->body == "abc" + big + "xyz");
+}
+
+TEST(HttpServerTest, StreamsResponseChunkedWithoutLength) {
+  const std::string big = Pattern(300 * 1024);
+  auto server = StartServer([&](Request&) {
+    Response resp;
+    resp.body_stream = [&](BodyWriter& w) -> Status {
+      for (int i = 0; i < 3; ++i) NIMBUS_RETURN_IF_ERROR(w.Write("part" + std::to_string(i)));
+      return w.Write(big);
+    };
+    return resp;
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 2; ++i) {
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->Get("transfer-encoding"), "chunked");
+    EXPECT_FALSE(resp->Has("content-length"));
+    EXPECT_TRUE(resp->body == "part0part1part2" + big);
+  }
+}
+
+TEST(HttpServerTest, StreamThatFailsBeforeWritingGives500) {
+  auto server = StartServer([](Request&) {
+    Response resp;
+    resp.body_stream = [](BodyWriter&) { return Status::Internal("disk gone"); };
+    return resp;
+  });
+  Result<ClientResponse> resp = HttpCall("127.0.0.1", server->port(), "GET", "/", Headers(), "");
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->status, 500);
+}
+
+TEST(HttpServerTest, HeadResponseHasContentLengthButNoBody) {
+  auto server = StartServer([](Request& req) {
+    if (req.path == "/declared") {
+      Response resp;
+      resp.headers.Set("Content-Length", "1234");
+      return resp;
+    }
+    return Text(200, "hello");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(
+      client.Send("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "HEAD /declared HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> head = client.ReadResponse(/*head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->Get("content-length"), "5");
+  std::optional<RawResponse> declared = client.ReadResponse(/*head=*/true);
+  ASSERT_TRUE(declared);
+  EXPECT_EQ(declared->Get("content-length"), "1234");
+  std::optional<RawResponse> get = client.ReadResponse();
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->body, "hello");
+}
+
+TEST(HttpServerTest, KeepsConnectionAliveUntilConnectionClose) {
+  std::atomic<int> calls{0};
+  auto server = StartServer([&](Request&) { return Text(200, std::to_string(++calls)); });
+  RawClient client(server->port());
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, std::to_string(i));
+    EXPECT_FALSE(resp->Has("connection"));
+  }
+  ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::optional<RawResponse> last = client.ReadResponse();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->Get("connection"), "close");
+  EXPECT_TRUE(client.ReadsEof());
+}
+
+TEST(HttpServerTest, Http10ClosesUnlessKeepAliveAsked) {
+  auto server = StartServer(Echo);
+  {
+    RawClient client(server->port());
+    ASSERT_TRUE(client.Send("GET /a HTTP/1.0\r\n\r\n"));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, "/a|");
+    EXPECT_TRUE(client.ReadsEof());
+  }
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->Get("connection"), "keep-alive");
+  ASSERT_TRUE(client.Send("GET /c HTTP/1.0\r\n\r\n"));
+  resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "/c|");
+}
+
+TEST(HttpServerTest, GarbageGets400AndCloseAndServerKeepsServing) {
+  auto server = StartServer(Echo);
+  for (std::string garbage :
+       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 15),
+        std::string("GET / HTTP/9\r\n\r\n"), std::string("G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n")}) {
+    RawClient client(server->port());
+    ASSERT_TRUE(client.Send(garbage));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 400);
+    EXPECT_EQ(resp->Get("connection"), "close");
+    EXPECT_TRUE(client.ReadsEof());
+  }
+  Result<ClientResponse> resp = HttpCall("127.0.0.1", server->port(), "GET", "/ok", Headers(), "");
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->body, "/ok|");
+}
+
+TEST(HttpServerTest, OversizedHeaderGets431AndClose) {
+  ServerOptions options = TestOptions();
+  options.max_header_bytes = 1024;
+  std::atomic<int> calls{0};
+  auto server = StartServer(
+      [&](Request&) {
+        ++calls;
+        return Text(200, "ok");
+      },
+      options);
+  RawClient client(server->port());
+  ASSERT_TRUE(
+      client.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n"));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 431);
+  EXPECT_TRUE(client.ReadsEof());
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(HttpServerTest, ClientDisconnectMidBodyFailsReadWithoutLeaking) {
+  std::promise<Status> read_status;
+  auto server = StartServer([&](Request& req) {
+    if (req.path != "/x") return Text(200, "other");
+    Result<std::string> body = req.body->ReadAll(1 << 20);
+    read_status.set_value(body.status());
+    return Text(200, "unreachable");
+  });
+  {
+    RawClient client(server->port());
+    ASSERT_TRUE(client.Send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                            std::string(1000, 'a')));
+  }
+  auto future = read_status.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  Status s = future.get();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), "IncompleteBody");
+  EXPECT_TRUE(WaitFor([&] { return server->active_connections() == 0; }));
+  RawClient again(server->port());
+  ASSERT_TRUE(again.Send("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_TRUE(again.ReadResponse());
+}
+
+TEST(HttpServerTest, ServesManyConcurrentKeepAliveConnections) {
+  ServerOptions options = TestOptions();
+  options.max_handler_threads = 8;
+  auto server = StartServer(Echo, options);
+  constexpr int kClients = 40;
+  constexpr int kRequests = 25;
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      RawClient client(server->port());
+      for (int i = 0; i < kRequests; ++i) {
+        std::string body = "c" + std::to_string(c) + "r" + std::to_string(i);
+        if (!client.Send("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body)) {
+          return;
+        }
+        std::optional<RawResponse> resp = client.ReadResponse();
+        if (resp && resp->body == "/e|" + body) ++good;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), kClients * kRequests);
+}
+
+TEST(HttpServerTest, AnswersPipelinedRequestsInOrder) {
+  auto server = StartServer([](Request& req) {
+    // Later requests finish faster: order must still be kept.
+    if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return Echo(req);
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(
+      "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+      "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "PUT /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nthr\r\n0\r\n\r\n"
+      "POST /4 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nfour"));
+  const char* expected[] = {"/slow|one", "/2|", "/3|thr", "/4|four"};
+  for (const char* want : expected) {
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, want);
+  }
+}
+
+TEST(HttpServerTest, DrainsSmallUnreadBodyAndKeepsConnection) {
+  auto server = StartServer([](Request& req) { return Text(200, req.path); });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" +
+                          std::string(20000, 'z') + "GET /second HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> first = client.ReadResponse();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "/first");
+  EXPECT_FALSE(first->Has("connection"));
+  std::optional<RawResponse> second = client.ReadResponse();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "/second");
+}
+
+TEST(HttpServerTest, ClosesConnectionWhenLargeBodyIsLeftUnread) {
+  auto server = StartServer([](Request&) { return Text(413, "too big"); });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n" +
+                          std::string(65536, 'a')));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->status, 413);
+  EXPECT_EQ(resp->Get("connection"), "close");
+  EXPECT_TRUE(client.ReadsEof());
+}
+
+TEST(HttpServerTest, IdleAndSlowClientsTimeOut) {
+  ServerOptions options = TestOptions();
+  options.idle_timeout_seconds = 0.3;
+  std::promise<Status> body_status;
+  auto server = StartServer(
+      [&](Request& req) {
+        Result<std::string> body = req.body->ReadAll(1024);
+        body_status.set_value(body.status());
+        return Text(200, "unreachable");
+      },
+      options);
+  auto start = std::chrono::steady_clock::now();
+  RawClient idle(server->port());
+  RawClient slow_header(server->port());
+  ASSERT_TRUE(slow_header.Send("GET / HTTP/1.1\r\nHost:"));
+  RawClient slow_body(server->port());
+  ASSERT_TRUE(slow_body.Send("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
+  EXPECT_TRUE(idle.ReadsEof());
+  EXPECT_TRUE(slow_header.ReadsEof());
+  // A stalled body costs the connection; the handler learns why from its read.
+  EXPECT_TRUE(slow_body.ReadsEof());
+  Status s = body_status.get_future().get();
+  EXPECT_EQ(s.code(), "RequestTimeout");
+  double elapsed = SecondsSince(start);
+  EXPECT_GE(elapsed, 0.25);
+  EXPECT_LT(elapsed, 3.0);
+}
+
+TEST(HttpServerTest, ThrowingHandlerGets500AndServerKeepsServing) {
+  auto server = StartServer([](Request& req) -> Response {
+    if (req.path == "/boom") throw std::runtime_error("kaboom");
+    return Text(200, "fine");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(
+      client.Send("GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> boom = client.ReadResponse();
+  ASSERT_TRUE(boom);
+  EXPECT_EQ(boom->status, 500);
+  std::optional<RawResponse> ok = client.ReadResponse();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "fine");
+}
+
+TEST(HttpServerTest, SlowHandlerDoesNotStallOtherConnections) {
+  ServerOptions options = TestOptions();
+  options.io_threads = 1;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto server = StartServer(
+      [&](Request& req) {
+        if (req.path == "/block") released.wait();
+        return Text(200, req.path);
+      },
+      options);
+  RawClient blocked(server->port());
+  ASSERT_TRUE(blocked.Send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"));
+  Result<ClientResponse> fast =
+      HttpCall("127.0.0.1", server->port(), "GET", "/fast", Headers(), "", 2);
+  ASSERT_TRUE(fast.ok()) << fast.status().ToString();
+  EXPECT_EQ(fast->body, "/fast");
+  release.set_value();
+  std::optional<RawResponse> resp = blocked.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "/block");
+}
+
+TEST(HttpServerTest, StopFinishesInFlightRequestAndRefusesNewConnections) {
+  std::promise<void> entered;
+  auto server = StartServer([&](Request& req) {
+    entered.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    return Text(200, "done");
+  });
+  const uint16_t port = server->port();
+  auto call = std::async(std::launch::async, [port] {
+    return HttpCall("127.0.0.1", port, "GET", "/slow", Headers(), "", 5);
+  });
+  entered.get_future().wait();
+  std::thread stopper([&] { server->Stop(); });
+  EXPECT_TRUE(WaitFor([&] { return ConnectionRefused(port); }, 1));
+  Result<ClientResponse> resp = call.get();
+  stopper.join();
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(resp->body, "done");
+  EXPECT_EQ(resp->headers.Get("Connection"), "close");
+  server->Wait();  // already stopped: returns at once
+  EXPECT_EQ(server->active_connections(), 0u);
+}
+
+TEST(HttpServerTest, StopClosesIdleKeepAliveConnectionsPromptly) {
+  ServerOptions options = TestOptions();
+  options.shutdown_grace_seconds = 10;
+  auto server = StartServer(Echo, options);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(client.ReadResponse());
+  auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  EXPECT_LT(SecondsSince(start), 2.0);
+  EXPECT_TRUE(client.ReadsEof());
+  server->Stop();  // idempotent
+}
+
+TEST(HttpServerTest, StopFromHandlerThreadDoesNotDeadlock) {
+  Server* self = nullptr;
+  auto server = StartServer([&](Request&) {
+    self->Stop();  // only begins the stop on a server thread
+    return Text(200, "bye");
+  });
+  self = server.get();
+  Result<ClientResponse> resp = HttpCall("127.0.0.1", server->port(), "GET", "/", Headers(), "");
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->body, "bye");
+  server->Wait();
+}
+
+TEST(HttpServerTest, StartFailsWhenPortIsTaken) {
+  auto first = StartServer(Echo);
+  ServerOptions options = TestOptions();
+  options.port = first->port();
+  Server second(options, Echo);
+  Status s = second.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(std::to_string(first->port())), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
+TEST(HttpClientTest, FailsWhenNothingListens) {
+  auto server = StartServer(Echo);
+  uint16_t port = server->port();
+  server->Stop();
+  Result<ClientResponse> resp = HttpCall("127.0.0.1", port, "GET", "/", Headers(), "", 2);
+  EXPECT_FALSE(resp.ok());
+}
+
+TEST(HttpClientTest, TimesOutOnSlowServer) {
+  auto server = StartServer([](Request&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return Text(200, "late");
+  });
+  auto start = std::chrono::steady_clock::now();
+  Result<ClientResponse> resp =
+      HttpCall("127.0.0.1", server->port(), "GET", "/", Headers(), "", 0.1);
+  EXPECT_FALSE(resp.ok());
+  EXPECT_LT(SecondsSince(start), 0.4);
+}
+
+TEST(HttpClientTest, SkipsContinueAndReadsHeadWithoutBody) {
+  auto server = StartServer([](Request& req) {
+    Result<std::string> body = req.body->ReadAll(1024);
+    return Text(200, req.method + ":" + body.value());
+  });
+  Headers headers;
+  headers.Add("Expect", "100-continue");
+  Result<ClientResponse> put = HttpCall("127.0.0.1", server->port(), "PUT", "/", headers, "data");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->status, 200);
+  EXPECT_EQ(put->body, "PUT:data");
+  Result<ClientResponse> head = HttpCall("127.0.0.1", server->port(), "HEAD", "/", Headers(), "");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->body, "");
+  EXPECT_EQ(head->headers.Get("Content-Length"), "5");
+}
+
+}  // namespace
+}  // namespace nimbus::http
