@@ -5,6 +5,7 @@
 
 #include "aws/protocol/bindings.h"
 #include "aws/protocol/protocol.h"
+#include "aws/sigv4/chunked_payload.h"
 #include "aws/sigv4/sigv4.h"
 #include "core/crypto.h"
 #include "core/ids.h"

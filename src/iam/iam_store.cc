@@ -124,7 +124,7 @@ Status StsValidation(std::string msg) {
   return Status::Aws("ValidationError", 400, std::move(msg));
 }
 Status AccessDenied(std::string msg) {
-  return Status::Aws("AccessDenied", 403, std::move(msg), ErrorKind::kAccessDenied);
+  return Status(ErrorKind::kAccessDenied, std::move(msg));
 }
 
 const char* EntityTag(EntityKind kind) { return kind == EntityKind::kUser ? "user" : "role"; }

@@ -135,7 +135,7 @@ def test_assume_role_refused_when_the_trust_policy_does_not_name_the_caller(make
                                AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     with pytest.raises(ClientError) as e:
         make_client("sts", key=key, secret=secret).assume_role(RoleArn=role_arn,
-                                                               RoleSessionName="x")
+                                                               RoleSessionName="xx")
     assert error_code(e) == "AccessDenied"
 
 
