@@ -62,8 +62,8 @@ TEST_F(StsServiceTest, AssumeRoleErrorsAsStsReturnsThem) {
       "sts", "AssumeRole",
       Value::Object({{"RoleArn", "arn:aws:iam::000000000000:role/Nope"}, {"RoleSessionName", "s"}}),
       UserPrincipal("bob"));
-  EXPECT_EQ(missing.status().code(), "AccessDenied");
-  EXPECT_EQ(missing.status().http_status(), 403);
+  // The wire code (AccessDenied, 403 for STS's query protocol) comes from the error table.
+  EXPECT_EQ(missing.status().kind(), ErrorKind::kAccessDenied);
   EXPECT_EQ(missing.status().message(),
             "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: "
             "sts:AssumeRole on resource: arn:aws:iam::000000000000:role/Nope");

@@ -1,0 +1,203 @@
+#include "objects/checksum.h"
+
+#include <zlib.h>
+
+#include <array>
+
+#include "core/crypto.h"
+#include "core/strings.h"
+
+namespace nimbus::objects {
+namespace {
+
+// Slicing-by-8 tables for the reflected Castagnoli polynomial 0x82F63B78.
+struct Crc32cTables {
+  std::array<std::array<uint32_t, 256>, 8> t{};
+  constexpr Crc32cTables() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i) {
+      for (size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+    }
+  }
+};
+constexpr Crc32cTables kCrc32c;
+
+std::string BigEndian32(uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  return out;
+}
+
+}  // namespace
+
+std::string_view ChecksumAlgorithmName(ChecksumAlgorithm algorithm) {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+      return "CRC32";
+    case ChecksumAlgorithm::kCrc32c:
+      return "CRC32C";
+    case ChecksumAlgorithm::kSha1:
+      return "SHA1";
+    case ChecksumAlgorithm::kSha256:
+      return "SHA256";
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+  return "";
+}
+
+std::optional<ChecksumAlgorithm> ParseChecksumAlgorithm(std::string_view name) {
+  for (ChecksumAlgorithm a : {ChecksumAlgorithm::kCrc32, ChecksumAlgorithm::kCrc32c,
+                              ChecksumAlgorithm::kSha1, ChecksumAlgorithm::kSha256}) {
+    if (EqualsIgnoreCase(name, ChecksumAlgorithmName(a))) return a;
+  }
+  return std::nullopt;
+}
+
+size_t ChecksumLength(ChecksumAlgorithm algorithm) {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+    case ChecksumAlgorithm::kCrc32c:
+      return 4;
+    case ChecksumAlgorithm::kSha1:
+      return 20;
+    case ChecksumAlgorithm::kSha256:
+      return 32;
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+  return 0;
+}
+
+uint32_t Crc32c(uint32_t crc, std::string_view data) {
+  const auto& t = kCrc32c.t;
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  crc = ~crc;
+  while (n >= 8) {
+    uint32_t lo =
+        crc ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+          t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+uint32_t Crc32(uint32_t crc, std::string_view data) {
+  // zlib takes uInt lengths; feed it in chunks that always fit.
+  constexpr size_t kChunk = 1u << 30;
+  while (!data.empty()) {
+    size_t n = std::min(data.size(), kChunk);
+    crc = static_cast<uint32_t>(
+        ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
+    data.remove_prefix(n);
+  }
+  return crc;
+}
+
+struct MultiChecksum::Impl {
+  StreamingDigest md5{StreamingDigest::Algorithm::kMd5};
+  std::unique_ptr<StreamingDigest> sha1;
+  std::unique_ptr<StreamingDigest> sha256;
+  std::optional<uint32_t> crc32;
+  std::optional<uint32_t> crc32c;
+  std::string sha1_digest;
+  std::string sha256_digest;
+};
+
+MultiChecksum::MultiChecksum() : impl_(std::make_unique<Impl>()) {}
+MultiChecksum::~MultiChecksum() = default;
+
+void MultiChecksum::Enable(ChecksumAlgorithm algorithm) {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+      if (!impl_->crc32) impl_->crc32 = 0;
+      break;
+    case ChecksumAlgorithm::kCrc32c:
+      if (!impl_->crc32c) impl_->crc32c = 0;
+      break;
+    case ChecksumAlgorithm::kSha1:
+      if (!impl_->sha1) {
+        impl_->sha1 = std::make_unique<StreamingDigest>(StreamingDigest::Algorithm::kSha1);
+      }
+      break;
+    case ChecksumAlgorithm::kSha256:
+      if (!impl_->sha256) {
+        impl_->sha256 = std::make_unique<StreamingDigest>(StreamingDigest::Algorithm::kSha256);
+      }
+      break;
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+}
+
+bool MultiChecksum::enabled(ChecksumAlgorithm algorithm) const {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+      return impl_->crc32.has_value();
+    case ChecksumAlgorithm::kCrc32c:
+      return impl_->crc32c.has_value();
+    case ChecksumAlgorithm::kSha1:
+      return impl_->sha1 != nullptr;
+    case ChecksumAlgorithm::kSha256:
+      return impl_->sha256 != nullptr;
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+  return false;
+}
+
+void MultiChecksum::Update(std::string_view data) {
+  impl_->md5.Update(data);
+  if (impl_->crc32) impl_->crc32 = Crc32(*impl_->crc32, data);
+  if (impl_->crc32c) impl_->crc32c = Crc32c(*impl_->crc32c, data);
+  if (impl_->sha1) impl_->sha1->Update(data);
+  if (impl_->sha256) impl_->sha256->Update(data);
+}
+
+void MultiChecksum::Finish() {
+  md5_ = impl_->md5.Finish();
+  if (impl_->sha1) impl_->sha1_digest = impl_->sha1->Finish();
+  if (impl_->sha256) impl_->sha256_digest = impl_->sha256->Finish();
+}
+
+std::string MultiChecksum::Digest(ChecksumAlgorithm algorithm) const {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+      return impl_->crc32 ? BigEndian32(*impl_->crc32) : "";
+    case ChecksumAlgorithm::kCrc32c:
+      return impl_->crc32c ? BigEndian32(*impl_->crc32c) : "";
+    case ChecksumAlgorithm::kSha1:
+      return impl_->sha1_digest;
+    case ChecksumAlgorithm::kSha256:
+      return impl_->sha256_digest;
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+  return "";
+}
+
+std::string ComputeChecksum(ChecksumAlgorithm algorithm, std::string_view data) {
+  switch (algorithm) {
+    case ChecksumAlgorithm::kCrc32:
+      return BigEndian32(Crc32(0, data));
+    case ChecksumAlgorithm::kCrc32c:
+      return BigEndian32(Crc32c(0, data));
+    case ChecksumAlgorithm::kSha1:
+      return Sha1(data);
+    case ChecksumAlgorithm::kSha256:
+      return Sha256(data);
+    case ChecksumAlgorithm::kNone:
+      break;
+  }
+  return "";
+}
+
+}  // namespace nimbus::objects
