@@ -58,6 +58,7 @@ http::Response Dispatcher::Handle(http::Request& request) {
       response.body_stream = std::move(call.ctx.response_stream);
       response.stream_length = call.ctx.response_stream_length;
     }
+    if (call.ctx.response_status) response.status = *call.ctx.response_status;
   } else {
     const model::ServiceModel* service = call.resolved ? call.op.service : nullptr;
     protocol::Protocol wire =

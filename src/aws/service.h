@@ -78,6 +78,8 @@ struct RequestContext {
   // replaces the serialized body. With a length the response has that Content-Length.
   std::function<Status(http::BodyWriter&)> response_stream;
   std::optional<uint64_t> response_stream_length;
+  // Overrides the HTTP status of a successful response (S3's 206 Partial Content).
+  std::optional<int> response_status;
 };
 
 using OperationHandler = std::function<Result<Value>(const Value& input, RequestContext& ctx)>;
