@@ -46,6 +46,13 @@ METADATA_OVERRIDES = {
     },
 }
 
+# Model constraints that the real service does not enforce, dropped so that requests AWS
+# accepts are accepted here too. S3 takes x-amz-copy-source as "bucket/key" (botocore sends
+# it so) although the model's pattern demands a leading slash.
+CONSTRAINT_OVERRIDES = {
+    "s3": {"CopySource": ("pattern",)},
+}
+
 METADATA_KEYS = (
     "apiVersion", "protocol", "protocols", "jsonVersion", "targetPrefix", "signingName",
     "endpointPrefix", "serviceId", "xmlNamespace", "globalEndpoint",
@@ -313,6 +320,9 @@ def merge(service, boto, awssdk):
     shapes_out = {name: _shape_json(s) for name, s in sorted(reachable.items())}
     for name in sorted(error_names):
         _copy_boto_shape(boto, name, shapes_out)
+    for name, keys in CONSTRAINT_OVERRIDES.get(service, {}).items():
+        for k in keys:
+            shapes_out.get(name, {}).pop(k, None)
 
     operations = {}
     for op_name in sorted(ops_in):

@@ -15,7 +15,9 @@
 #include "core/logging.h"
 #include "http/server.h"
 #include "iam/iam_store.h"
+#include "objects/local_object_store.h"
 #include "services/iam/iam_service.h"
+#include "services/s3/s3_service.h"
 #include "services/sts/sts_service.h"
 #include "store/database.h"
 
@@ -88,9 +90,22 @@ int RunServe(const ServeConfig& config) {
   if (!iam.ok()) return fail("iam", iam.status());
   if (Status s = (*iam)->BootstrapRoot(config.data_dir); !s.ok()) return fail("root_keys", s);
 
+  objects::LocalObjectStoreOptions object_options;
+  object_options.data_dir = config.data_dir;
+  object_options.db = db->get();
+  auto objects = objects::LocalObjectStore::Open(object_options);
+  if (!objects.ok()) return fail("object_store", objects.status());
+  // Before serving: drop what a crash left behind (temp files, unreferenced blobs).
+  auto recovered = (*objects)->Recover();
+  if (!recovered.ok()) return fail("object_store_recovery", recovered.status());
+  Log(LogLevel::kInfo, "object_store_recovered",
+      {{"temp_files_removed", recovered->temp_files_removed},
+       {"orphan_blobs_removed", recovered->orphan_blobs_removed}});
+
   aws::ServiceRegistry services;
   services::RegisterIamService(services, **iam);
   services::RegisterStsService(services, **iam);
+  services::RegisterS3Service(services, **objects);
 
   const auto& models = aws::model::ModelRegistry::Embedded();
   aws::DispatcherOptions dispatcher_options;

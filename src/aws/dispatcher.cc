@@ -15,8 +15,11 @@
 namespace nimbus::aws {
 namespace {
 
+// Only a POST carries query-protocol parameters in its body; a PUT with a form content type
+// (curl --data-binary's default) is an S3 upload whose body the handler streams.
 bool IsFormPost(const http::Request& request) {
-  return StartsWith(ToLower(request.headers.Get("content-type")),
+  return EqualsIgnoreCase(request.method, "POST") &&
+         StartsWith(ToLower(request.headers.Get("content-type")),
                     "application/x-www-form-urlencoded");
 }
 

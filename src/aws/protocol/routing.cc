@@ -229,7 +229,11 @@ Result<ResolvedOperation> ResolveRest(const model::ModelRegistry& models,
           MatchRequestUri(op.request_uri, service_path, query, &labels);
       if (!score) continue;
       score->required_bound = RequiredBound(op, request, query);
-      if (!best.operation || best_score < *score) {
+      // On a tie, a deprecated operation yields to its successor on the same route
+      // (GetBucketNotification / GetBucketNotificationConfiguration).
+      const bool successor =
+          !(*score < best_score) && best.operation && best.operation->deprecated && !op.deprecated;
+      if (!best.operation || best_score < *score || successor) {
         best = ResolvedOperation{
             s, &op, s->protocol == "rest-json" ? Protocol::kRestJson : Protocol::kRestXml,
             std::move(labels)};

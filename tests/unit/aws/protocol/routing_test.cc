@@ -79,6 +79,8 @@ TEST(ResolveTest, RoutesEachProtocolFamily) {
       {"s3 create bucket with trailing slash", Req("PUT", "/bucket/"), "s3", "", "s3",
        "CreateBucket", Protocol::kRestXml},
       {"s3 list buckets", Req("GET", "/"), "s3", "", "s3", "ListBuckets", Protocol::kRestXml},
+      {"s3 deprecated operation yields to its successor", Req("GET", "/bucket?notification"), "s3",
+       "", "s3", "GetBucketNotificationConfiguration", Protocol::kRestXml},
       {"unsigned falls back to s3", Req("GET", "/bucket/key"), "", "", "s3", "GetObject",
        Protocol::kRestXml},
       {"s3 virtual host", Req("GET", "/photos/cat.jpg", {{"Host", "my-bucket.localhost:4566"}}),

@@ -144,6 +144,16 @@ TEST(ValidateTest, HidesSensitiveValues) {
             "constraint: Member must have length greater than or equal to 4");
 }
 
+TEST(ValidateTest, AcceptsS3CopySourcesWithoutALeadingSlash) {
+  // The model's pattern demands "/bucket/key"; S3 and botocore use "bucket/key".
+  const model::Shape& in = Input("s3", "CopyObject");
+  for (const char* source : {"src/key", "/src/key", "src/a/b%20c?versionId=1"}) {
+    Status s =
+        Validate(in, Value::Object({{"Bucket", "dst"}, {"Key", "k"}, {"CopySource", source}}));
+    EXPECT_TRUE(s.ok()) << source << ": " << s.message();
+  }
+}
+
 TEST(PatternTest, UsesRe2WithJavaClassesAndSkipsUnsupportedPatterns) {
   EXPECT_EQ(MatchPattern("[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", "héllo wörld"), PatternResult::kMatch);
   EXPECT_EQ(MatchPattern("\\p{Alpha}+", "abc"), PatternResult::kMatch);
