@@ -136,9 +136,17 @@ Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
 
   std::string resource = "*";
   if (registration && registration->resource) resource = registration->resource(input, ctx);
+  ctx.authorize = [this, &ctx](std::string_view action, std::string_view target) {
+    if (ctx.principal.type == Principal::Type::kAnonymous) {
+      return Status::AccessDenied("Anonymous callers may not perform " + std::string(action));
+    }
+    return authorizer_.Authorize(ctx.principal, action, target);
+  };
   if (ctx.principal.type != Principal::Type::kAnonymous) {
-    std::string action = call.op.service->iam_prefix + ":" + ctx.operation;
-    NIMBUS_RETURN_IF_ERROR(authorizer_.Authorize(ctx.principal, action, resource));
+    std::string action = registration && !registration->action.empty()
+                             ? registration->action
+                             : call.op.service->iam_prefix + ":" + ctx.operation;
+    NIMBUS_RETURN_IF_ERROR(ctx.authorize(action, resource));
   }
 
   if (call.op.operation->input) {

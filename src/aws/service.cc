@@ -4,8 +4,13 @@ namespace nimbus::aws {
 
 void ServiceRegistry::Register(std::string service, std::string operation, OperationHandler handler,
                                ResourceResolver resource, bool anonymous) {
-  services_[std::move(service)][std::move(operation)] =
-      Registration{std::move(handler), std::move(resource), anonymous};
+  Register(std::move(service), std::move(operation),
+           Registration{std::move(handler), std::move(resource), anonymous, {}});
+}
+
+void ServiceRegistry::Register(std::string service, std::string operation,
+                               Registration registration) {
+  services_[std::move(service)][std::move(operation)] = std::move(registration);
 }
 
 const Registration* ServiceRegistry::Find(std::string_view service,

@@ -73,6 +73,9 @@ struct RequestContext {
   Principal principal;
   const http::Request* http = nullptr;  // the raw request, for handlers that stream bodies
   const Clock* clock = nullptr;
+  // Authorizes the caller for a further action than the operation's own (CopyObject
+  // reads its source: s3:GetObject on the source object). Set by the dispatcher.
+  std::function<Status(std::string_view action, std::string_view resource)> authorize;
   http::Headers response_headers;  // extra headers a handler wants on its response
   // A handler whose output payload is streamed (S3 GetObject) sets the stream here; it
   // replaces the serialized body. With a length the response has that Content-Length.
@@ -91,12 +94,16 @@ struct Registration {
   OperationHandler handler;
   ResourceResolver resource;
   bool anonymous = false;  // may be called unsigned (e.g. sts:AssumeRoleWithWebIdentity)
+  // The IAM action authorized, when it is not "<iam-prefix>:<Operation>" (S3's HeadObject
+  // is authorized as "s3:GetObject", ListObjectsV2 as "s3:ListBucket").
+  std::string action;
 };
 
 class ServiceRegistry {
  public:
   void Register(std::string service, std::string operation, OperationHandler handler,
                 ResourceResolver resource = nullptr, bool anonymous = false);
+  void Register(std::string service, std::string operation, Registration registration);
   // nullptr when no handler is registered.
   const Registration* Find(std::string_view service, std::string_view operation) const;
   bool HasService(std::string_view service) const;

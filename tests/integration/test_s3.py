@@ -653,3 +653,42 @@ def test_user_without_s3_permissions_is_access_denied(make_client, bucket):
     with pytest.raises(ClientError) as e:
         user.create_bucket(Bucket=unique("other"))
     assert error_code(e) == "AccessDenied"
+
+
+def test_policies_use_s3s_own_action_names(make_client, bucket):
+    """A read-only policy written as AWS documents it: s3:ListBucket on the bucket,
+    s3:GetObject on its objects. HeadObject and ListObjectsV2 are authorized as those
+    actions; writes and copies out of an unreadable bucket are refused."""
+    root = make_client("s3")
+    root.put_object(Bucket=bucket, Key="doc.txt", Body=b"hello")
+    secret_bucket = unique("secret")
+    root.create_bucket(Bucket=secret_bucket)
+    root.put_object(Bucket=secret_bucket, Key="s.txt", Body=b"secret")
+
+    iam = make_client("iam")
+    name = unique("reader")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"arn:aws:s3:::{bucket}/*"},
+        ]}))
+    user = make_client("s3", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert "doc.txt" in [o["Key"] for o in user.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert user.head_object(Bucket=bucket, Key="doc.txt")["ContentLength"] == 5
+    assert user.get_object(Bucket=bucket, Key="doc.txt")["Body"].read() == b"hello"
+    user.copy_object(Bucket=bucket, Key="copy.txt",
+                     CopySource={"Bucket": bucket, "Key": "doc.txt"})
+    with pytest.raises(ClientError) as e:
+        user.copy_object(Bucket=bucket, Key="stolen.txt",
+                         CopySource={"Bucket": secret_bucket, "Key": "s.txt"})
+    assert error_code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        user.list_objects_v2(Bucket=secret_bucket)
+    assert error_code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        user.delete_object(Bucket=bucket, Key="doc.txt")
+    assert error_code(e) == "AccessDenied"

@@ -64,9 +64,9 @@ Result<Value> UploadPart(ObjectStore& store, const Value& in, aws::RequestContex
   return out;
 }
 
-Result<Value> UploadPartCopy(ObjectStore& store, const Value& in, aws::RequestContext&) {
+Result<Value> UploadPartCopy(ObjectStore& store, const Value& in, aws::RequestContext& ctx) {
   NIMBUS_ASSIGN_OR_RETURN(int part_number, PartNumber(in));
-  NIMBUS_ASSIGN_OR_RETURN(CopySource source, ParseCopySource(in.GetString("CopySource")));
+  NIMBUS_ASSIGN_OR_RETURN(CopySource source, AuthorizedCopySource(in, ctx));
   objects::UploadPartCopyOptions options;
   options.source_bucket = source.bucket;
   options.source_key = source.key;

@@ -203,7 +203,7 @@ Result<Value> DeleteObjects(ObjectStore& store, const Value& in, aws::RequestCon
 // --- Copy -----------------------------------------------------------------------------------
 
 Result<Value> CopyObject(ObjectStore& store, const Value& in, aws::RequestContext& ctx) {
-  NIMBUS_ASSIGN_OR_RETURN(CopySource source, ParseCopySource(in.GetString("CopySource")));
+  NIMBUS_ASSIGN_OR_RETURN(CopySource source, AuthorizedCopySource(in, ctx));
   objects::CopyOptions options;
   options.source_bucket = source.bucket;
   options.source_key = source.key;

@@ -1,6 +1,8 @@
 // RegisterS3Service and the bucket-level operations.
 #include "services/s3/s3_service.h"
 
+#include <map>
+
 #include <string>
 #include <utility>
 
@@ -129,14 +131,43 @@ Result<Value> GetBucketNotificationConfiguration(ObjectStore& store, const Value
 
 }  // namespace
 
+std::string IamAction(std::string_view operation) {
+  // S3's IAM actions are not its operation names; this is AWS's published mapping for
+  // the operations Nimbus serves. Operations not listed use their own name.
+  static const std::map<std::string_view, std::string_view> kActions = {
+      {"HeadBucket", "s3:ListBucket"},
+      {"ListObjects", "s3:ListBucket"},
+      {"ListObjectsV2", "s3:ListBucket"},
+      {"ListObjectVersions", "s3:ListBucketVersions"},
+      {"ListBuckets", "s3:ListAllMyBuckets"},
+      {"HeadObject", "s3:GetObject"},
+      {"DeleteObjects", "s3:DeleteObject"},
+      {"CopyObject", "s3:PutObject"},
+      {"CreateMultipartUpload", "s3:PutObject"},
+      {"UploadPart", "s3:PutObject"},
+      {"UploadPartCopy", "s3:PutObject"},
+      {"CompleteMultipartUpload", "s3:PutObject"},
+      {"ListParts", "s3:ListMultipartUploadParts"},
+      {"ListMultipartUploads", "s3:ListBucketMultipartUploads"},
+      {"DeleteBucketTagging", "s3:PutBucketTagging"},
+      {"PutBucketNotificationConfiguration", "s3:PutBucketNotification"},
+      {"GetBucketNotificationConfiguration", "s3:GetBucketNotification"},
+  };
+  auto it = kActions.find(operation);
+  return it != kActions.end() ? std::string(it->second) : "s3:" + std::string(operation);
+}
+
 void Add(aws::ServiceRegistry& registry, objects::ObjectStore& store, std::string operation,
          Handler handler) {
-  registry.Register(
-      "s3", std::move(operation),
-      [&store, handler](const Value& input, aws::RequestContext& ctx) {
-        return handler(store, input, ctx);
-      },
-      [](const Value& input, const aws::RequestContext&) { return ResourceArn(input); });
+  aws::Registration registration;
+  registration.handler = [&store, handler](const Value& input, aws::RequestContext& ctx) {
+    return handler(store, input, ctx);
+  };
+  registration.resource = [](const Value& input, const aws::RequestContext&) {
+    return ResourceArn(input);
+  };
+  registration.action = IamAction(operation);
+  registry.Register("s3", std::move(operation), std::move(registration));
 }
 
 std::string ResourceArn(const Value& input) {
@@ -145,6 +176,16 @@ std::string ResourceArn(const Value& input) {
   std::string arn = "arn:aws:s3:::" + bucket;
   if (const Value* key = input.Find("Key"); key && key->is_string()) arn += "/" + key->AsString();
   return arn;
+}
+
+Result<CopySource> AuthorizedCopySource(const Value& input, aws::RequestContext& ctx) {
+  NIMBUS_ASSIGN_OR_RETURN(CopySource source, ParseCopySource(input.GetString("CopySource")));
+  if (ctx.authorize) {
+    NIMBUS_RETURN_IF_ERROR(
+        ctx.authorize(source.version_id.empty() ? "s3:GetObject" : "s3:GetObjectVersion",
+                      "arn:aws:s3:::" + source.bucket + "/" + source.key));
+  }
+  return source;
 }
 
 void RegisterBucketHandlers(aws::ServiceRegistry& registry, objects::ObjectStore& store) {

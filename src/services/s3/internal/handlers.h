@@ -9,6 +9,7 @@
 #include "core/result.h"
 #include "core/value.h"
 #include "objects/object_store.h"
+#include "services/s3/s3_request.h"
 
 namespace nimbus::services::s3::internal {
 
@@ -21,6 +22,10 @@ void Add(aws::ServiceRegistry& registry, objects::ObjectStore& store, std::strin
 
 // arn:aws:s3:::<Bucket>[/<Key>], or "*" when the input names no bucket.
 std::string ResourceArn(const Value& input);
+
+// Parses x-amz-copy-source and authorizes the caller to read it (s3:GetObject, or
+// s3:GetObjectVersion for a version), as S3 does for CopyObject and UploadPartCopy.
+Result<CopySource> AuthorizedCopySource(const Value& input, aws::RequestContext& ctx);
 
 void RegisterBucketHandlers(aws::ServiceRegistry& registry, objects::ObjectStore& store);
 void RegisterObjectHandlers(aws::ServiceRegistry& registry, objects::ObjectStore& store);
