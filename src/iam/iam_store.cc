@@ -123,9 +123,7 @@ Status InvalidInput(std::string msg) { return Status::Aws("InvalidInput", 400, s
 Status StsValidation(std::string msg) {
   return Status::Aws("ValidationError", 400, std::move(msg));
 }
-Status AccessDenied(std::string msg) {
-  return Status(ErrorKind::kAccessDenied, std::move(msg));
-}
+Status AccessDenied(std::string msg) { return Status(ErrorKind::kAccessDenied, std::move(msg)); }
 
 const char* EntityTag(EntityKind kind) { return kind == EntityKind::kUser ? "user" : "role"; }
 const char* EntityTable(EntityKind kind) {

@@ -41,7 +41,7 @@ struct Shape;
 // A reference to a shape from a structure member, a list member or a map key/value,
 // with the serialization traits that botocore puts on references.
 struct Member {
-  std::string name;           // member name in the model ("UserName"); empty for list/map refs
+  std::string name;  // member name in the model ("UserName"); empty for list/map refs
   const Shape* shape = nullptr;
   std::string location;       // "", "header", "headers", "uri", "querystring", "statusCode"
   std::string location_name;  // wire name: header, URI label, query key, JSON/XML element
@@ -71,8 +71,8 @@ struct Shape {
   bool is_union = false;
   bool is_document = false;  // a free-form JSON document
   bool exception = false;
-  std::string error_code;      // "error": {"code": ...} (query protocols)
-  int error_http_status = 0;   // "error": {"httpStatusCode": ...}
+  std::string error_code;     // "error": {"code": ...} (query protocols)
+  int error_http_status = 0;  // "error": {"httpStatusCode": ...}
   bool error_sender_fault = true;
 
   // kList: member; kMap: key and value
@@ -104,28 +104,28 @@ struct Operation {
   const Shape* input = nullptr;   // may be null: no input members
   const Shape* output = nullptr;  // may be null: empty output
   std::vector<const Shape*> errors;
-  std::string input_location_name;    // rest-xml: input's root element name
-  std::string input_xml_namespace;    // rest-xml: input's xmlns
-  std::string result_wrapper;         // query: output.resultWrapper ("GetCallerIdentityResult")
-  bool auth_none = false;             // "authtype": "none"
+  std::string input_location_name;  // rest-xml: input's root element name
+  std::string input_xml_namespace;  // rest-xml: input's xmlns
+  std::string result_wrapper;       // query: output.resultWrapper ("GetCallerIdentityResult")
+  bool auth_none = false;           // "authtype": "none"
   bool deprecated = false;
 };
 
 struct ServiceModel {
-  std::string name;            // botocore directory name: "sts", "iam", "cloudwatch", "s3"
-  std::string api_version;     // "2011-06-15"
-  std::string protocol;        // "json", "rest-json", "rest-xml", "query", "ec2"
+  std::string name;         // botocore directory name: "sts", "iam", "cloudwatch", "s3"
+  std::string api_version;  // "2011-06-15"
+  std::string protocol;     // "json", "rest-json", "rest-xml", "query", "ec2"
   // Every protocol the service answers in, the primary one first; CloudWatch:
   // {"query", "json", "smithy-rpc-v2-cbor"}.
   std::vector<std::string> protocols;
-  std::string json_version;    // "1.0" | "1.1" for json
-  std::string target_prefix;   // X-Amz-Target prefix for json ("AWSSecurityTokenServiceV20110615")
-  std::string signing_name;    // SigV4 scope service ("sts", "monitoring", "s3")
+  std::string json_version;   // "1.0" | "1.1" for json
+  std::string target_prefix;  // X-Amz-Target prefix for json ("AWSSecurityTokenServiceV20110615")
+  std::string signing_name;   // SigV4 scope service ("sts", "monitoring", "s3")
   std::string endpoint_prefix;
-  std::string service_id;      // "STS", "CloudWatch"
-  std::string iam_prefix;      // IAM action prefix ("sts", "cloudwatch", "s3")
-  std::string xml_namespace;   // query/rest-xml response namespace
-  bool global = false;         // served from one region (IAM), signs with us-east-1
+  std::string service_id;     // "STS", "CloudWatch"
+  std::string iam_prefix;     // IAM action prefix ("sts", "cloudwatch", "s3")
+  std::string xml_namespace;  // query/rest-xml response namespace
+  bool global = false;        // served from one region (IAM), signs with us-east-1
 
   std::map<std::string, std::unique_ptr<Shape>, std::less<>> shapes;
   std::map<std::string, Operation, std::less<>> operations;

@@ -60,7 +60,8 @@ bool ParseTimestamp(std::string_view text, double* epoch_seconds) {
 Result<Value> ParseScalarText(const model::Shape& shape, std::string_view text,
                               std::string_view what) {
   switch (shape.type) {
-    case ShapeType::kString: return Value(std::string(text));
+    case ShapeType::kString:
+      return Value(std::string(text));
     case ShapeType::kBoolean:
       if (text == "true") return Value(true);
       if (text == "false") return Value(false);
@@ -95,14 +96,16 @@ Result<Value> ParseScalarText(const model::Shape& shape, std::string_view text,
       if (!ParseTimestamp(text, &t)) return BadValue(what, text, "timestamp");
       return Value::Timestamp(t);
     }
-    default: return BadValue(what, text, "scalar");
+    default:
+      return BadValue(what, text, "scalar");
   }
 }
 
 std::string FormatScalarText(const model::Shape& shape, const Value& value,
                              std::string_view timestamp_format) {
   switch (value.type()) {
-    case Value::Type::kBool: return value.AsBool() ? "true" : "false";
+    case Value::Type::kBool:
+      return value.AsBool() ? "true" : "false";
     case Value::Type::kInt:
       if (shape.type == ShapeType::kTimestamp) {
         return FormatTimestamp(value.AsDouble(), timestamp_format);
@@ -116,12 +119,15 @@ std::string FormatScalarText(const model::Shape& shape, const Value& value,
         return std::to_string(value.AsInt());
       }
       return FormatDouble(value.AsDouble());
-    case Value::Type::kTimestamp: return FormatTimestamp(value.AsDouble(), timestamp_format);
-    case Value::Type::kBlob: return Base64Encode(value.AsString());
+    case Value::Type::kTimestamp:
+      return FormatTimestamp(value.AsDouble(), timestamp_format);
+    case Value::Type::kBlob:
+      return Base64Encode(value.AsString());
     case Value::Type::kString:
       if (shape.type == ShapeType::kBlob) return Base64Encode(value.AsString());
       return value.AsString();
-    default: return "";
+    default:
+      return "";
   }
 }
 
