@@ -21,7 +21,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 fi
 
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DNIMBUS_BUILD_FUZZERS=ON -DNIMBUS_BUILD_TESTS=OFF >/dev/null
+  -DCMAKE_CXX_COMPILER=clang++ -DNIMBUS_BUILD_FUZZERS=ON -DNIMBUS_BUILD_TESTS=OFF -DNIMBUS_BUILD_BENCH=OFF >/dev/null
 ninja -C "$build_dir" -j"${NIMBUS_JOBS:-2}" "${targets[@]}"
 
 out="$build_dir/fuzz-out"

@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   googletest libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   python3-pytest python3-boto3 python3-cbor2 awscli curl s3cmd rclone
+  nginx                   # the peer of the S3 benchmark (bench/s3_bench.sh)
 )
 NODE_PACKAGES=(nodejs npm)
 

@@ -177,6 +177,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Worker side, used by the body reader and writer below.
   Result<size_t> ReadBody(char* dst, size_t cap);
+  // Writes the interim "100 Continue" response.
+  Status SendContinue();
   Result<size_t> ReadStaged(char* dst, size_t n);
   Status Send(const std::vector<asio::const_buffer>& buffers);
 
@@ -487,8 +489,13 @@ void Connection::Process() {
   body_error_ = Status::Ok();
   stage_pos_ = stage_len_ = 0;
   continue_sent_ = false;
-  expect_continue_ = msg.version() >= 11 && !BodyDone() &&
-                     EqualsIgnoreCase(Trim(req.headers.Get("Expect")), "100-continue");
+  const bool expects_continue =
+      msg.version() >= 11 && EqualsIgnoreCase(Trim(req.headers.Get("Expect")), "100-continue");
+  expect_continue_ = expects_continue && !BodyDone();
+  // A client that announced an empty body may still wait for 100 Continue before it
+  // reads the final response (botocore does, for an empty PutObject); send it at once.
+  // A failed write is kept in body_error_, which closes the connection after the handler.
+  if (expects_continue && !expect_continue_) static_cast<void>(SendContinue());
 
   ConnectionBodyReader reader(this);
   req.body = &reader;
@@ -568,18 +575,21 @@ Result<size_t> Connection::ReadStaged(char* dst, size_t n) {
   return k;
 }
 
+Status Connection::SendContinue() {
+  continue_sent_ = true;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  IoResult r = Await([&] {
+    stream_.expires_after(idle_);
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()), Completion());
+  });
+  if (r.ec) return BodyFailed(r.ec);
+  return Status::Ok();
+}
+
 Result<size_t> Connection::ReadBody(char* dst, size_t cap) {
   NIMBUS_RETURN_IF_ERROR(body_error_);
   if (cap == 0 || BodyDone()) return size_t{0};
-  if (expect_continue_ && !continue_sent_) {
-    continue_sent_ = true;
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    IoResult r = Await([&] {
-      stream_.expires_after(idle_);
-      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()), Completion());
-    });
-    if (r.ec) return BodyFailed(r.ec);
-  }
+  if (expect_continue_ && !continue_sent_) NIMBUS_RETURN_IF_ERROR(SendContinue());
   if (body_mode_ == BodyMode::kChunked) {
     IoResult r = Await([&] { ReadChunked(dst, cap); });
     if (r.ec) return BodyFailed(r.ec);

@@ -247,6 +247,25 @@ TEST(HttpServerTest, SendsContinueBeforeReadingBody) {
   EXPECT_EQ(final_resp->body, "/obj|hello");
 }
 
+// botocore sends Expect: 100-continue on an empty PutObject and waits for the 100.
+TEST(HttpServerTest, SendsContinueForAnEmptyBodyAndKeepsTheConnection) {
+  auto server = StartServer(Echo);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send(
+      "PUT /empty HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"));
+  std::optional<RawResponse> interim = client.ReadResponse();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  std::optional<RawResponse> final_resp = client.ReadResponse();
+  ASSERT_TRUE(final_resp);
+  EXPECT_EQ(final_resp->status, 200);
+  EXPECT_EQ(final_resp->body, "/empty|");
+  ASSERT_TRUE(client.Send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> next = client.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "/next|");
+}
+
 TEST(HttpServerTest, RejectsWithoutContinueWhenHandlerIgnoresBody) {
   auto server = StartServer([](Request&) { return Text(403, "denied"); });
   RawClient client(server->port());
