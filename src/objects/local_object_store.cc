@@ -81,6 +81,12 @@ CREATE TABLE objects_parts (
 );
 )sql";
 
+// Reads address one key's latest version; without this index SQLite's planner picks
+// objects_versions_latest and scans every latest row of the bucket for each GET.
+const char* const kSchemaV2 = R"sql(
+CREATE INDEX objects_versions_key_latest ON objects_versions (bucket, key, is_latest);
+)sql";
+
 // ---- Errors, worded as S3 words them --------------------------------------------------
 
 Status NoSuchBucket() {
@@ -1771,6 +1777,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
 
 void LocalObjectStore::RegisterMigrations(store::Database& db) {
   db.RegisterMigration("objects", 1, kSchemaV1);
+  db.RegisterMigration("objects", 2, kSchemaV2);
 }
 
 Result<std::unique_ptr<LocalObjectStore>> LocalObjectStore::Open(LocalObjectStoreOptions options) {
