@@ -1,5 +1,9 @@
 #include "aws/dispatcher.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -40,6 +44,22 @@ class StringBodyWriter : public http::BodyWriter {
   std::string* out_;
 };
 
+// Reads a small file body into memory, for the same reason as kInlineStreamBytes.
+Result<std::string> ReadFileBody(const http::FileBody& file) {
+  std::string out(static_cast<size_t>(file.length), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(file.fd, out.data() + done, out.size() - done,
+                        static_cast<off_t>(file.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Status::Internal(std::string("cannot read body file: ") + std::strerror(errno));
+    if (n == 0) return Status::Internal("body file is shorter than its declared length");
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
 bool IsS3(const protocol::ResolvedOperation& op) { return op.service->name == "s3"; }
 
 }  // namespace
@@ -73,7 +93,21 @@ http::Response Dispatcher::Handle(http::Request& request) {
   http::Response response;
   if (output.ok()) {
     response = protocol::SerializeResponse(call.op, *output, call.request_id);
-    if (call.ctx.response_stream) {
+    if (call.ctx.response_file) {
+      response.body.clear();
+      if (call.ctx.response_file->length <= kInlineStreamBytes) {
+        Result<std::string> data = ReadFileBody(*call.ctx.response_file);
+        if (data.ok()) {
+          response.body = std::move(*data);
+        } else {
+          output = data.status();
+          response = protocol::SerializeError(call.op.service, call.op.protocol, data.status(),
+                                              call.request_id);
+        }
+      } else {
+        response.body_file = std::move(call.ctx.response_file);
+      }
+    } else if (call.ctx.response_stream) {
       response.body.clear();
       const std::optional<uint64_t> length = call.ctx.response_stream_length;
       if (length && *length <= kInlineStreamBytes) {

@@ -81,6 +81,10 @@ struct RequestContext {
   // replaces the serialized body. With a length the response has that Content-Length.
   std::function<Status(http::BodyWriter&)> response_stream;
   std::optional<uint64_t> response_stream_length;
+  // Like response_stream, for a payload that is a region of an open file: the response
+  // sends it with sendfile(2) (or inlines it when it is small). Takes precedence over
+  // response_stream.
+  std::optional<http::FileBody> response_file;
   // Overrides the HTTP status of a successful response (S3's 206 Partial Content).
   std::optional<int> response_status;
 };

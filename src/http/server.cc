@@ -1,10 +1,15 @@
 #include "http/server.h"
 
+#include <pthread.h>
+#include <sys/sendfile.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -56,6 +61,9 @@ constexpr size_t kDirectReadBytes = 64 * 1024;
 constexpr size_t kStageBytes = 256 * 1024;
 // Small writes of a streamed response are gathered up to this size before a send.
 constexpr size_t kWriteCoalesceBytes = 256 * 1024;
+// A file body is sent in bursts of at most this much before the io thread turns to other
+// connections.
+constexpr uint64_t kSendfileBurstBytes = 16 * 1024 * 1024;
 // Up to this much of a body the handler left unread is read and dropped to keep the
 // connection; with more, the connection is closed instead.
 constexpr uint64_t kDrainLimit = 1024 * 1024;
@@ -199,6 +207,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void AfterResponse(bool keep_alive);
   void WriteOut(bool keep_alive);
   void ReadChunked(char* dst, size_t cap);
+  void SendFileStep();
+  void WaitWritable();
 
   // Worker side.
   void Process();
@@ -208,6 +218,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Status BodyFailed(const error_code& ec);
   void Respond(Response& resp, bool is_head, unsigned version, bool keep_alive);
   bool StreamBody(Response& resp, std::string header, bool chunked, bool keep_alive);
+  bool SendFileBody(FileBody file, std::string header, bool keep_alive);
   template <typename StartOp>
   IoResult Await(StartOp start);
   void Complete(error_code ec, size_t bytes);
@@ -224,6 +235,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string canned_;                   // a server-made response being written
   std::string out_header_;               // the response being written by WriteOut()
   std::string out_body_;
+  // The file body being sent with sendfile(2) by SendFileStep(), strand side while the
+  // worker awaits it.
+  FileBody file_;
+  uint64_t file_sent_ = 0;
+  std::string file_error_;         // a failure of the file (not of the client), to log
+  asio::steady_timer send_timer_;  // the idle timeout of a wait for writability
+  uint64_t wait_gen_ = 0;          // tells a stale send_timer_ expiry from a live one
 
   // The request being handled.
   std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
@@ -328,7 +346,8 @@ class ConnectionBodyWriter : public BodyWriter {
 Connection::Connection(ServerCore* core, tcp::socket socket)
     : core_(core),
       idle_(Seconds(core->options().idle_timeout_seconds)),
-      stream_(std::move(socket)) {
+      stream_(std::move(socket)),
+      send_timer_(stream_.get_executor()) {
   error_code ec;
   stream_.socket().set_option(tcp::no_delay(true), ec);
   auto endpoint = stream_.socket().remote_endpoint(ec);
@@ -348,6 +367,7 @@ void Connection::OnStop() {
 void Connection::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
+  send_timer_.cancel();
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();
@@ -446,6 +466,58 @@ void Connection::ReadChunked(char* dst, size_t cap) {
                              return self->ReadChunked(dst, cap);
                            self->Complete(ec, got);
                          });
+}
+
+// Sends as much of file_ as the socket takes, then waits for it to drain; completes the
+// worker's Await() when the file is sent or the send fails.
+void Connection::SendFileStep() {
+  if (state_ == State::kClosed) return Complete(asio::error::operation_aborted, file_sent_);
+  const int sock = stream_.socket().native_handle();
+  uint64_t burst = 0;
+  while (file_sent_ < file_.length) {
+    if (burst >= kSendfileBurstBytes) {
+      asio::post(stream_.get_executor(), [self = shared_from_this()] { self->SendFileStep(); });
+      return;
+    }
+    off_t offset = static_cast<off_t>(file_.offset + file_sent_);
+    const size_t want =
+        static_cast<size_t>(std::min(file_.length - file_sent_, kSendfileBurstBytes - burst));
+    ssize_t n = ::sendfile(sock, file_.fd, &offset, want);
+    if (n > 0) {
+      file_sent_ += static_cast<uint64_t>(n);
+      burst += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return WaitWritable();
+    if (n == 0) {
+      file_error_ = "the file ended after " + std::to_string(file_sent_) + " of " +
+                    std::to_string(file_.length) + " bytes";
+      return Complete(asio::error::eof, file_sent_);
+    }
+    const int err = errno;
+    if (err != EPIPE && err != ECONNRESET) {
+      file_error_ = std::string("sendfile failed: ") + std::strerror(err);
+    }
+    return Complete(error_code(err, boost::system::system_category()), file_sent_);
+  }
+  Complete({}, file_sent_);
+}
+
+void Connection::WaitWritable() {
+  const uint64_t gen = ++wait_gen_;
+  send_timer_.expires_after(idle_);
+  send_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+    if (ec || gen != self->wait_gen_ || self->state_ == State::kClosed) return;
+    error_code ignored;
+    self->stream_.socket().cancel(ignored);  // the client stopped reading: time out
+  });
+  stream_.socket().async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+    ++self->wait_gen_;
+    self->send_timer_.cancel();
+    if (ec) return self->Complete(ec, self->file_sent_);
+    self->SendFileStep();
+  });
 }
 
 template <typename StartOp>
@@ -635,7 +707,8 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
   if (core_->stopping()) keep_alive = false;
 
   // Framing: Content-Length, chunked, or (HTTP/1.0 streams) the end of the connection.
-  const bool streamed = static_cast<bool>(resp.body_stream);
+  const bool file = resp.body_file.has_value();
+  const bool streamed = static_cast<bool>(resp.body_stream) || file;
   const bool sends_body = !is_head && status != 204 && status != 304;
   std::string length;
   bool chunked = false;
@@ -644,6 +717,8 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
     // HEAD and 304 describe the body they do not carry.
     if (const std::string* declared = resp.headers.Find("Content-Length")) {
       length = *declared;
+    } else if (status != 304 && file) {
+      length = std::to_string(resp.body_file->length);
     } else if (status != 304 && streamed && resp.stream_length) {
       length = std::to_string(*resp.stream_length);
     } else if (status != 304 && !streamed) {
@@ -651,6 +726,8 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
     }
   } else if (!streamed) {
     length = std::to_string(resp.body.size());
+  } else if (file) {
+    length = std::to_string(resp.body_file->length);
   } else if (resp.stream_length) {
     length = std::to_string(*resp.stream_length);
   } else if (version >= 11) {
@@ -703,7 +780,8 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
                [self = shared_from_this(), keep_alive] { self->WriteOut(keep_alive); });
     return;
   }
-  keep_alive = StreamBody(resp, std::move(header), chunked, keep_alive);
+  keep_alive = file ? SendFileBody(std::move(*resp.body_file), std::move(header), keep_alive)
+                    : StreamBody(resp, std::move(header), chunked, keep_alive);
   asio::post(stream_.get_executor(),
              [self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });
 }
@@ -730,6 +808,30 @@ bool Connection::StreamBody(Response& resp, std::string header, bool chunked, bo
     return Send({asio::buffer(canned_)}).ok() && keep_alive;
   }
   return false;
+}
+
+// Sends the header and then the file with sendfile(2), all on the strand; returns whether
+// the connection may carry another request.
+bool Connection::SendFileBody(FileBody file, std::string header, bool keep_alive) {
+  file_ = std::move(file);
+  file_sent_ = 0;
+  file_error_.clear();
+  out_header_ = std::move(header);
+  IoResult r = Await([&] {
+    error_code ec;
+    stream_.socket().native_non_blocking(true, ec);
+    if (ec) return Complete(ec, 0);
+    stream_.expires_after(idle_);
+    asio::async_write(stream_, asio::buffer(out_header_),
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        if (ec) return self->Complete(ec, 0);
+                        self->SendFileStep();
+                      });
+  });
+  if (!file_error_.empty())
+    Log(LogLevel::kError, "http_file_body_failed", {{"error", file_error_}});
+  file_ = FileBody();  // closes the file as soon as it is sent
+  return keep_alive && !r.ec;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -790,6 +892,12 @@ Status ServerCore::Start() {
 
 void ServerCore::RunIo() {
   tls_server = this;
+  // sendfile(2) has no MSG_NOSIGNAL: with SIGPIPE blocked on the io threads, a write to a
+  // client that went away fails with EPIPE instead of killing the process.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (true) {
     try {
       ioc_.run();

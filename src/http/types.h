@@ -1,13 +1,15 @@
 // HTTP message types shared by the server, the AWS protocol layer and the services.
 // A Request hands its body out as a pull stream (BodyReader) so that large uploads are
-// never required to fit in memory; a Response either carries a small body in `body` or
-// produces a large one through `body_stream`.
+// never required to fit in memory; a Response either carries a small body in `body`,
+// produces a large one through `body_stream`, or names a region of an open file that the
+// server sends with sendfile(2) (`body_file`).
 //
 // Thread-safety: a Request/Response belongs to the one thread handling it.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +85,15 @@ struct Request {
   void SplitTarget();
 };
 
+// A response body sent straight from an open file: `length` bytes of `fd` from `offset`.
+// `keep_alive` owns whatever keeps fd open; the server holds it until the body is sent.
+struct FileBody {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::shared_ptr<void> keep_alive;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
@@ -91,6 +102,9 @@ struct Response {
   // stream_length set the response has that Content-Length; otherwise it is chunked.
   std::function<Status(BodyWriter&)> body_stream;
   std::optional<uint64_t> stream_length;
+  // When set, the body is this file region instead of `body` or `body_stream`, with its
+  // length as Content-Length.
+  std::optional<FileBody> body_file;
 };
 
 using Handler = std::function<Response(Request&)>;

@@ -398,6 +398,10 @@ class FileObjectReader : public ObjectReader {
     }
   }
 
+  std::optional<FileRegion> file_region() const override {
+    return FileRegion{fd_.get(), offset_ + pos_, length_ - pos_};
+  }
+
   Status WriteTo(http::BodyWriter& writer) override {
     auto buf = std::make_unique<char[]>(
         static_cast<size_t>(std::min<uint64_t>(buffer_size_, std::max<uint64_t>(1, length_))));

@@ -127,6 +127,15 @@ class ObjectReader : public http::BodyReader {
   virtual uint64_t length() const = 0;  // bytes in the range
   // Streams the rest of the range to writer in chunks of at most 1 MiB.
   virtual Status WriteTo(http::BodyWriter& writer) = 0;
+  // Where the rest of the range lies in an open file, for readers backed by one (so that
+  // it can be sent with sendfile(2)); nullopt otherwise. The fd stays open, and the
+  // region valid, as long as the reader lives.
+  struct FileRegion {
+    int fd;
+    uint64_t offset;  // within the file
+    uint64_t length;
+  };
+  virtual std::optional<FileRegion> file_region() const { return std::nullopt; }
 };
 
 struct PutOptions {

@@ -119,6 +119,10 @@ Result<Value> GetObject(ObjectStore& store, const Value& in, aws::RequestContext
     ctx.response_status = 206;
   }
   std::shared_ptr<objects::ObjectReader> reader = std::move(got.body);
+  if (std::optional<objects::ObjectReader::FileRegion> region = reader->file_region()) {
+    ctx.response_file = http::FileBody{region->fd, region->offset, region->length, reader};
+    return out;
+  }
   ctx.response_stream = [reader](http::BodyWriter& writer) { return reader->WriteTo(writer); };
   ctx.response_stream_length = length;
   return out;

@@ -1,9 +1,12 @@
 #include "http/server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -659,6 +662,154 @@ TEST(HttpServerTest, StartFailsWhenPortIsTaken) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find(std::to_string(first->port())), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
+// A file holding data, opened for reading and unlinked, for FileBody responses.
+class OpenFile {
+ public:
+  explicit OpenFile(const std::string& data) {
+    std::string path = ::testing::TempDir() + "nimbus_file_body_XXXXXX";
+    int fd = ::mkstemp(path.data());
+    EXPECT_GE(fd, 0);
+    ::unlink(path.c_str());
+    EXPECT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    fd_ = std::shared_ptr<int>(new int(fd), [](int* p) {
+      ::close(*p);
+      delete p;
+    });
+  }
+  FileBody Region(uint64_t offset, uint64_t length) const {
+    return FileBody{*fd_, offset, length, fd_};
+  }
+  // Whether anyone but this object still holds the file open.
+  bool shared() const { return fd_.use_count() > 1; }
+
+ private:
+  std::shared_ptr<int> fd_;
+};
+
+Response FileResponse(FileBody body) {
+  Response resp;
+  resp.headers.Set("Content-Type", "application/octet-stream");
+  resp.body_file = std::move(body);
+  return resp;
+}
+
+TEST(HttpServerTest, SendsFileBodyWholeAndByRegionOnOneConnection) {
+  const std::string data = Pattern(3 * 1024 * 1024 + 17);
+  OpenFile file(data);
+  auto server = StartServer([&](Request& req) {
+    if (req.path == "/all") return FileResponse(file.Region(0, data.size()));
+    if (req.path == "/part") return FileResponse(file.Region(1000, 2 * 1024 * 1024 + 5));
+    if (req.path == "/empty") return FileResponse(file.Region(5, 0));
+    return Text(200, "text");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /all HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> all = client.ReadResponse();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->status, 200);
+  EXPECT_EQ(all->Get("content-length"), std::to_string(data.size()));
+  EXPECT_EQ(all->Get("content-type"), "application/octet-stream");
+  EXPECT_TRUE(all->body == data);
+
+  ASSERT_TRUE(
+      client.Send("GET /part HTTP/1.1\r\nHost: x\r\n\r\nGET /empty HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /text HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> part = client.ReadResponse();
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->Get("content-length"), std::to_string(2 * 1024 * 1024 + 5));
+  EXPECT_TRUE(part->body == data.substr(1000, 2 * 1024 * 1024 + 5));
+  std::optional<RawResponse> empty = client.ReadResponse();
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->Get("content-length"), "0");
+  EXPECT_EQ(empty->body, "");
+  std::optional<RawResponse> text = client.ReadResponse();
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->body, "text");
+  EXPECT_FALSE(text->Has("connection"));
+  // The server let go of the file once each body was sent.
+  EXPECT_TRUE(WaitFor([&] { return !file.shared(); }));
+}
+
+TEST(HttpServerTest, HeadOfFileBodyHasItsLengthButNoBody) {
+  const std::string data = Pattern(1024 * 1024);
+  OpenFile file(data);
+  auto server = StartServer([&](Request& req) {
+    if (req.path == "/file") return FileResponse(file.Region(10, data.size() - 10));
+    return Text(200, "after");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(
+      client.Send("HEAD /file HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> head = client.ReadResponse(/*head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Get("content-length"), std::to_string(data.size() - 10));
+  std::optional<RawResponse> next = client.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "after");  // not file bytes: the HEAD response carried none
+}
+
+TEST(HttpServerTest, ClientDisconnectMidFileBodyDoesNotWedgeTheServer) {
+  const std::string data = Pattern(64 * 1024 * 1024);
+  OpenFile file(data);
+  auto server = StartServer([&](Request& req) {
+    if (req.path == "/big") return FileResponse(file.Region(0, data.size()));
+    return Text(200, "still here");
+  });
+  {
+    RawClient client(server->port());
+    ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(WaitFor([&] { return file.shared(); }));  // the server is sending it
+    // Let the server fill the socket buffers and wait for the client to read.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(WaitFor([&] { return server->active_connections() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return !file.shared(); }));
+  RawClient again(server->port());
+  ASSERT_TRUE(again.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> resp = again.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->body, "still here");
+  again.Close();
+  const auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST(HttpServerTest, ClientThatStopsReadingAFileBodyTimesOut) {
+  const std::string data = Pattern(64 * 1024 * 1024);
+  OpenFile file(data);
+  ServerOptions options = TestOptions();
+  options.idle_timeout_seconds = 0.5;
+  auto server =
+      StartServer([&](Request&) { return FileResponse(file.Region(0, data.size())); }, options);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(WaitFor([&] { return file.shared(); }));  // the server is sending it
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitFor([&] { return server->active_connections() == 0; }, 4));
+  EXPECT_GE(SecondsSince(start), 0.3);
+  EXPECT_TRUE(WaitFor([&] { return !file.shared(); }));
+}
+
+TEST(HttpServerTest, StopWhileClientStallsOnFileBodyEndsAfterGrace) {
+  const std::string data = Pattern(64 * 1024 * 1024);
+  OpenFile file(data);
+  ServerOptions options = TestOptions();
+  options.shutdown_grace_seconds = 0.5;
+  auto server =
+      StartServer([&](Request&) { return FileResponse(file.Region(0, data.size())); }, options);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(WaitFor([&] { return file.shared(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  EXPECT_LT(SecondsSince(start), 3.0);
+  EXPECT_EQ(server->active_connections(), 0u);
+  EXPECT_FALSE(file.shared());
 }
 
 TEST(HttpClientTest, FailsWhenNothingListens) {

@@ -4,7 +4,10 @@
 #include "aws/dispatcher.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <memory>
 #include <set>
 #include <string>
 
@@ -165,6 +168,43 @@ TEST_F(DispatcherTest, FailingSmallStreamBecomesAnError) {
   http::Response response = CallSts(kGetCallerIdentity);
   EXPECT_EQ(response.status, 500);
   EXPECT_NE(response.body.find("InternalFailure"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, SmallFileBodiesAreInlinedAndLargeOnesSentAsFiles) {
+  std::string path = ::testing::TempDir() + "nimbus_dispatch_file_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  ::unlink(path.c_str());
+  const std::string data = std::string(10, 'a') + std::string(1 << 20, 'b');
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  auto owner = std::shared_ptr<int>(new int(fd), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  services_.Register("sts", "GetCallerIdentity", [&](const Value&, RequestContext& ctx) {
+    ctx.response_file = http::FileBody{fd, offset, length, owner};
+    return Result<Value>(Value::MakeMap());
+  });
+  offset = 8;
+  length = 4;
+  http::Response small = CallSts(kGetCallerIdentity);
+  EXPECT_EQ(small.body, "aabb");
+  EXPECT_FALSE(small.body_file);
+  offset = 10;
+  length = 1 << 20;
+  http::Response large = CallSts(kGetCallerIdentity);
+  EXPECT_TRUE(large.body.empty());
+  ASSERT_TRUE(large.body_file);
+  EXPECT_EQ(large.body_file->fd, fd);
+  EXPECT_EQ(large.body_file->offset, 10u);
+  EXPECT_EQ(large.body_file->length, uint64_t{1} << 20);
+  EXPECT_EQ(large.body_file->keep_alive, owner);
+  // A small file region that cannot be read in full becomes an error, not a short body.
+  offset = data.size() - 2;
+  length = 100;
+  EXPECT_EQ(CallSts(kGetCallerIdentity).status, 500);
 }
 
 }  // namespace
