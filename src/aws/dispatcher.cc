@@ -9,6 +9,7 @@
 
 #include "aws/protocol/bindings.h"
 #include "aws/protocol/protocol.h"
+#include "aws/protocol/routing.h"
 #include "aws/sigv4/chunked_payload.h"
 #include "aws/sigv4/sigv4.h"
 #include "core/crypto.h"
@@ -18,14 +19,6 @@
 
 namespace nimbus::aws {
 namespace {
-
-// Only a POST carries query-protocol parameters in its body; a PUT with a form content type
-// (curl --data-binary's default) is an S3 upload whose body the handler streams.
-bool IsFormPost(const http::Request& request) {
-  return EqualsIgnoreCase(request.method, "POST") &&
-         StartsWith(ToLower(request.headers.Get("content-type")),
-                    "application/x-www-form-urlencoded");
-}
 
 // Streamed bodies up to this size are produced into memory by the handler's thread, so
 // that the server writes the response in one go instead of handing each chunk between
@@ -167,7 +160,7 @@ Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
   // The query protocol names its operation in the form body, so read that first.
   std::string body;
   bool body_read = false;
-  if (IsFormPost(request)) {
+  if (protocol::IsFormRequest(request)) {
     NIMBUS_ASSIGN_OR_RETURN(body, request.body->ReadAll(options_.max_body_bytes));
     body_read = true;
   }

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <unordered_set>
 
 #include "core/crypto.h"
@@ -853,7 +855,6 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       return InvalidArgument("A version-id marker cannot be specified without a key marker.");
     }
     ListVersionsResult result;
-    KeyWalker walker(options.prefix, options.key_marker);
     // Resuming inside a key: versions of key_marker older than version_id_marker come first.
     std::optional<int64_t> resume_seq;
     if (!options.version_id_marker.empty()) {
@@ -887,37 +888,31 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         if (!emit(row)) break;
       }
     }
-    while (!result.truncated && !walker.done()) {
-      // One key per query keeps each page's versions together and the batch bounded.
-      NIMBUS_ASSIGN_OR_RETURN(
-          Rows keys, db_.Query(walker.Sql("SELECT key FROM objects_versions WHERE bucket = ?",
-                                          "GROUP BY key ORDER BY key LIMIT 1"),
-                               walker.Bind({bucket})));
-      if (keys.empty()) break;
-      std::string key = keys[0]["key"].AsString();
-      std::optional<std::string> cp = CommonPrefix(key, options.prefix, options.delimiter);
-      if (cp) {
-        walker.SeekPast(*cp);
-        if (*cp <= options.key_marker) continue;
-        if (count == max_keys) {
-          result.truncated = true;
-          break;
-        }
-        ++count;
-        result.common_prefixes.push_back(*cp);
-        last_key = *cp;
-        last_version.clear();
-        continue;
-      }
-      walker.After(key);
-      NIMBUS_ASSIGN_OR_RETURN(Rows rows,
-                              db_.Query("SELECT " + std::string(kVersionColumns) +
-                                            " FROM objects_versions WHERE bucket = ? AND key = ? "
-                                            "ORDER BY seq DESC",
-                                        {bucket, KeyParam(key)}));
-      for (const Row& row : rows) {
-        if (!emit(row)) break;
-      }
+    if (!result.truncated) {
+      NIMBUS_RETURN_IF_ERROR(WalkGroupedKeys(
+          "objects_versions", bucket, options.prefix, options.delimiter, options.key_marker,
+          [&](const std::string& cp) {
+            if (count == max_keys) {
+              result.truncated = true;
+              return false;
+            }
+            ++count;
+            result.common_prefixes.push_back(cp);
+            last_key = cp;
+            last_version.clear();
+            return true;
+          },
+          [&](const std::string& key) -> Result<bool> {
+            NIMBUS_ASSIGN_OR_RETURN(
+                Rows rows, db_.Query("SELECT " + std::string(kVersionColumns) +
+                                         " FROM objects_versions WHERE bucket = ? AND key = ? "
+                                         "ORDER BY seq DESC",
+                                     {bucket, KeyParam(key)}));
+            for (const Row& row : rows) {
+              if (!emit(row)) return false;
+            }
+            return true;
+          }));
     }
     if (result.truncated) {
       result.next_key_marker = last_key;
@@ -1055,59 +1050,51 @@ class LocalObjectStoreImpl : public LocalObjectStore {
                                                  const ListUploadsOptions& options) override {
     NIMBUS_RETURN_IF_ERROR(HeadBucket(bucket));
     ListUploadsResult result;
-    KeyWalker walker(options.prefix, options.key_marker);
     const int max_uploads = std::clamp(options.max_uploads, 0, 1000);
     int count = 0;
     bool last_is_prefix = false;
+    auto emit = [&](const Row& row) {
+      if (count == max_uploads) {
+        result.truncated = true;
+        return false;
+      }
+      ++count;
+      result.uploads.push_back(UploadFromRow(row));
+      last_is_prefix = false;
+      return true;
+    };
     if (!options.upload_id_marker.empty() && !options.key_marker.empty()) {
       NIMBUS_ASSIGN_OR_RETURN(
           Rows rows, db_.Query("SELECT * FROM objects_uploads WHERE bucket = ? AND key = ? AND "
                                "upload_id > ? ORDER BY upload_id",
                                {bucket, KeyParam(options.key_marker), options.upload_id_marker}));
       for (const Row& row : rows) {
-        if (count == max_uploads) {
-          result.truncated = true;
-          break;
-        }
-        ++count;
-        result.uploads.push_back(UploadFromRow(row));
+        if (!emit(row)) break;
       }
     }
-    while (!result.truncated && !walker.done()) {
-      // One key at a time, so that all uploads of a key are seen together.
-      NIMBUS_ASSIGN_OR_RETURN(
-          Rows keys, db_.Query(walker.Sql("SELECT key FROM objects_uploads WHERE bucket = ?",
-                                          "GROUP BY key ORDER BY key LIMIT 1"),
-                               walker.Bind({bucket})));
-      if (keys.empty()) break;
-      std::string key = keys[0]["key"].AsString();
-      std::optional<std::string> cp = CommonPrefix(key, options.prefix, options.delimiter);
-      if (cp) {
-        walker.SeekPast(*cp);
-        if (*cp <= options.key_marker) continue;
-        if (count == max_uploads) {
-          result.truncated = true;
-          break;
-        }
-        ++count;
-        result.common_prefixes.push_back(*cp);
-        last_is_prefix = true;
-        continue;
-      }
-      walker.After(key);
-      NIMBUS_ASSIGN_OR_RETURN(Rows rows,
-                              db_.Query("SELECT * FROM objects_uploads WHERE bucket = ? AND key = "
-                                        "? ORDER BY upload_id",
-                                        {bucket, KeyParam(key)}));
-      for (const Row& row : rows) {
-        if (count == max_uploads) {
-          result.truncated = true;
-          break;
-        }
-        ++count;
-        result.uploads.push_back(UploadFromRow(row));
-        last_is_prefix = false;
-      }
+    if (!result.truncated) {
+      NIMBUS_RETURN_IF_ERROR(WalkGroupedKeys(
+          "objects_uploads", bucket, options.prefix, options.delimiter, options.key_marker,
+          [&](const std::string& cp) {
+            if (count == max_uploads) {
+              result.truncated = true;
+              return false;
+            }
+            ++count;
+            result.common_prefixes.push_back(cp);
+            last_is_prefix = true;
+            return true;
+          },
+          [&](const std::string& key) -> Result<bool> {
+            NIMBUS_ASSIGN_OR_RETURN(
+                Rows rows, db_.Query("SELECT * FROM objects_uploads WHERE bucket = ? AND key = "
+                                     "? ORDER BY upload_id",
+                                     {bucket, KeyParam(key)}));
+            for (const Row& row : rows) {
+              if (!emit(row)) return false;
+            }
+            return true;
+          }));
     }
     if (result.truncated) {
       if (last_is_prefix) {
@@ -1353,6 +1340,36 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     bool inclusive_ = true;
     bool done_ = false;
   };
+
+  // Visits the distinct keys of `table` in `bucket` that follow key_marker within prefix,
+  // in byte order, one key per query so that all rows of a key are seen together and each
+  // batch stays bounded. Keys that roll up under delimiter are reported once, as their
+  // common prefix. Either callback returns false to stop the walk.
+  Status WalkGroupedKeys(std::string_view table, const std::string& bucket,
+                         const std::string& prefix, const std::string& delimiter,
+                         const std::string& key_marker,
+                         const std::function<bool(const std::string&)>& on_prefix,
+                         const std::function<Result<bool>(const std::string&)>& on_key) {
+    KeyWalker walker(prefix, key_marker);
+    const std::string head = "SELECT key FROM " + std::string(table) + " WHERE bucket = ?";
+    while (!walker.done()) {
+      NIMBUS_ASSIGN_OR_RETURN(
+          Rows keys,
+          db_.Query(walker.Sql(head, "GROUP BY key ORDER BY key LIMIT 1"), walker.Bind({bucket})));
+      if (keys.empty()) break;
+      std::string key = keys[0]["key"].AsString();
+      if (std::optional<std::string> cp = CommonPrefix(key, prefix, delimiter)) {
+        walker.SeekPast(*cp);
+        if (*cp <= key_marker) continue;
+        if (!on_prefix(*cp)) break;
+        continue;
+      }
+      walker.After(key);
+      NIMBUS_ASSIGN_OR_RETURN(bool more, on_key(key));
+      if (!more) break;
+    }
+    return Status::Ok();
+  }
 
   // The common prefix key rolls up into, if any.
   static std::optional<std::string> CommonPrefix(const std::string& key, const std::string& prefix,
