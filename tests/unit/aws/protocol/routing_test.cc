@@ -6,20 +6,13 @@
 #include "aws/protocol/protocol.h"
 #include "aws/protocol/routing.h"
 
+#include "test_request.h"
+
 namespace nimbus::aws::protocol {
 namespace {
 
-const model::ModelRegistry& Models() { return model::ModelRegistry::Embedded(); }
-
-http::Request Req(std::string method, std::string target,
-                  std::initializer_list<std::pair<std::string, std::string>> headers = {}) {
-  http::Request r;
-  r.method = std::move(method);
-  r.target = std::move(target);
-  r.SplitTarget();
-  for (const auto& [k, v] : headers) r.headers.Add(k, v);
-  return r;
-}
+using test_support::Models;
+using test_support::Req;
 
 struct RouteCase {
   const char* name;
