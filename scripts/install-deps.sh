@@ -18,6 +18,7 @@ BUILD_PACKAGES=(
   libssl-dev              # SHA-256, HMAC, MD5 (SigV4, ETags)
   libsqlite3-dev          # metadata store
   zlib1g-dev              # compressed embedded service models
+  bubblewrap              # the job sandbox of the local executor (control/)
   python3 python3-botocore  # AWS service models (read at build time)
 )
 # Tests: GoogleTest, clang's libFuzzer, and the real AWS clients.
