@@ -109,7 +109,7 @@ void Add(TransferStats& into, const TransferStats& s) {
 Result<S3Location> ParseS3Uri(std::string_view uri) {
   constexpr std::string_view kScheme = "s3://";
   if (uri.substr(0, kScheme.size()) != kScheme) {
-    return Status::Validation("'" + std::string(uri) + "' is not an S3 URI (s3://bucket/key)");
+    return Status::Validation(std::string(uri).append(" is not an S3 URI (s3://bucket/key)"));
   }
   std::string_view rest = uri.substr(kScheme.size());
   size_t slash = rest.find('/');
@@ -117,7 +117,7 @@ Result<S3Location> ParseS3Uri(std::string_view uri) {
   loc.bucket = std::string(rest.substr(0, slash));
   if (slash != std::string_view::npos) loc.key = std::string(rest.substr(slash + 1));
   if (loc.bucket.empty()) {
-    return Status::Validation("'" + std::string(uri) + "' names no bucket");
+    return Status::Validation(std::string(uri).append(" names no bucket"));
   }
   return loc;
 }
