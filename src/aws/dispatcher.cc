@@ -12,6 +12,7 @@
 #include "aws/protocol/routing.h"
 #include "aws/sigv4/chunked_payload.h"
 #include "aws/sigv4/sigv4.h"
+#include "core/compression.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/logging.h"
@@ -24,6 +25,8 @@ namespace {
 // that the server writes the response in one go instead of handing each chunk between
 // threads: the common case of small S3 objects.
 constexpr uint64_t kInlineStreamBytes = 256 * 1024;
+// A compressed request body may inflate to at most this much.
+constexpr size_t kMaxDecompressedBody = 64 << 20;
 
 class StringBodyWriter : public http::BodyWriter {
  public:
@@ -36,6 +39,21 @@ class StringBodyWriter : public http::BodyWriter {
  private:
   std::string* out_;
 };
+
+// The body as the protocol should read it: gunzipped when the client compressed it
+// (Content-Encoding: gzip, the requestcompression trait of CloudWatch's PutMetricData).
+// nullopt when it was not compressed. Not for rest-xml (S3), where Content-Encoding
+// describes the stored object.
+Result<std::optional<std::string>> DecodeContentEncoding(const http::Request& request,
+                                                         const std::string& body) {
+  std::string encoding = ToLower(request.headers.Get("Content-Encoding"));
+  if (encoding.find("gzip") == std::string::npos) return std::optional<std::string>();
+  auto decoded = Gunzip(body, kMaxDecompressedBody);
+  if (!decoded.ok()) {
+    return Status::Serialization("Content-Encoding: gzip, but " + decoded.status().message());
+  }
+  return std::optional<std::string>(std::move(decoded).value());
+}
 
 // Reads a small file body into memory, for the same reason as kInlineStreamBytes.
 Result<std::string> ReadFileBody(const http::FileBody& file) {
@@ -165,7 +183,13 @@ Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
     body_read = true;
   }
 
-  NIMBUS_ASSIGN_OR_RETURN(call.op, protocol::Resolve(models_, request, signing_name, body));
+  // The signature covers the body as sent; the protocol reads it decompressed.
+  std::optional<std::string> decoded;
+  if (body_read) {
+    NIMBUS_ASSIGN_OR_RETURN(decoded, DecodeContentEncoding(request, body));
+  }
+  NIMBUS_ASSIGN_OR_RETURN(
+      call.op, protocol::Resolve(models_, request, signing_name, decoded ? *decoded : body));
   call.resolved = true;
   ctx.service = call.op.service->name;
   ctx.operation = call.op.operation->name;
@@ -187,7 +211,11 @@ Result<Value> Dispatcher::Run(Call& call, http::Request& request) {
   }
   if (call.signed_request) NIMBUS_RETURN_IF_ERROR(Authenticate(call, request, body, body_read));
 
-  NIMBUS_ASSIGN_OR_RETURN(Value input, protocol::ParseRequest(call.op, request, body));
+  if (body_read && !decoded && call.op.service->protocol != "rest-xml") {
+    NIMBUS_ASSIGN_OR_RETURN(decoded, DecodeContentEncoding(request, body));
+  }
+  NIMBUS_ASSIGN_OR_RETURN(Value input,
+                          protocol::ParseRequest(call.op, request, decoded ? *decoded : body));
 
   std::string resource = "*";
   if (registration && registration->resource) resource = registration->resource(input, ctx);

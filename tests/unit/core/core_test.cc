@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "core/compression.h"
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/result.h"
@@ -42,6 +43,23 @@ TEST(StringsTest, WildcardMatchHandlesStarsAndQuestionMarks) {
   EXPECT_FALSE(WildcardMatch("S3:GET*", "s3:GetObject"));
   EXPECT_TRUE(WildcardMatch("S3:GET*", "s3:GetObject", /*case_insensitive=*/true));
   EXPECT_TRUE(WildcardMatch("*a*a*a*a*a*a*b", std::string(60, 'a') + "b"));
+}
+
+TEST(CompressionTest, GunzipsOneOrSeveralMembersAndRefusesBadOrHugeInput) {
+  // `printf 'hello ' | gzip -n` and `printf world | gzip -n`, concatenated.
+  const std::string hello = std::string(
+      "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48\xcd\xc9\xc9\x57\x00"
+      "\x00\xf6\xf9\x81\xed\x06\x00\x00\x00",
+      26);
+  const std::string world = std::string(
+      "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x2b\xcf\x2f\xca\x49\x01\x00"
+      "\x43\x11\x77\x3a\x05\x00\x00\x00",
+      25);
+  EXPECT_EQ(*Gunzip(hello, 100), "hello ");
+  EXPECT_EQ(*Gunzip(hello + world, 100), "hello world");
+  EXPECT_FALSE(Gunzip("not gzip", 100).ok());
+  EXPECT_FALSE(Gunzip(hello.substr(0, 15), 100).ok());
+  EXPECT_FALSE(Gunzip(hello, 3).ok());
 }
 
 TEST(ClockTest, FormatsAndParsesAwsDates) {
