@@ -19,6 +19,11 @@ BUILD_PACKAGES=(
   libsqlite3-dev          # metadata store
   zlib1g-dev              # compressed embedded service models
   bubblewrap              # the job sandbox of the local executor (control/)
+  libarchive-dev          # model.tar.gz artifacts (tar + gzip)
+  libeigen3-dev libopenblas-dev  # linear algebra of the built-in algorithms (ml/)
+  libxgboost-dev          # the XGBoost algorithm
+  libfaiss-dev libhnswlib-dev    # k-NN: exact and approximate nearest neighbours
+  libfasttext-dev         # BlazingText: text classification and Word2Vec
   python3 python3-botocore  # AWS service models (read at build time)
 )
 # Tests: GoogleTest, clang's libFuzzer, and the real AWS clients.

@@ -5,6 +5,7 @@
 
 #include "app/config.h"
 #include "app/serve.h"
+#include "worker/supervisor.h"
 
 namespace {
 
@@ -12,6 +13,7 @@ constexpr const char* kUsage =
     "usage: nimbus <command> [flags]\n"
     "commands:\n"
     "  serve     run the AWS-compatible server (nimbus serve --help)\n"
+    "  worker    run one job in its job directory (nimbus worker --help)\n"
     "  version   print the version\n";
 
 }  // namespace
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     }
     return nimbus::app::RunServe(*config);
   }
+  if (command == "worker") return nimbus::worker::WorkerMain(args);
   std::fprintf(stderr, "nimbus: unknown command '%s'\n%s", command.c_str(), kUsage);
   return 2;
 }

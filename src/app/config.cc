@@ -39,6 +39,15 @@ Status Apply(ServeConfig& config, const std::string& name, const std::string& va
     auto it = kLevels.find(value);
     if (it == kLevels.end()) return bad("must be debug, info, warn or error");
     config.log_level = it->second;
+  } else if (name == "capacity-vcpus" || name == "capacity-memory-mib" || name == "capacity-gpus") {
+    auto n = ParseInt(value);
+    if (!n || *n < (name == "capacity-gpus" ? 0 : 1)) return bad("must be a positive number");
+    if (name == "capacity-vcpus") config.capacity_vcpus = static_cast<int>(*n);
+    if (name == "capacity-memory-mib") config.capacity_memory_mib = *n;
+    if (name == "capacity-gpus") config.capacity_gpus = static_cast<int>(*n);
+  } else if (name == "sandbox") {
+    if (value != "auto" && value != "on" && value != "off") return bad("must be auto, on or off");
+    config.sandbox = value;
   } else {
     return Status::Validation("unknown flag --" + name);
   }
@@ -55,10 +64,17 @@ std::string RealEnv(const std::string& name) {
 Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const EnvLookup& env) {
   ServeConfig config;
   static const std::pair<const char*, const char*> kEnv[] = {
-      {"host", "NIMBUS_HOST"},           {"port", "NIMBUS_PORT"},
-      {"data-dir", "NIMBUS_DATA_DIR"},   {"data-dir", "NIMBUS_DATA"},
-      {"region", "NIMBUS_REGION"},       {"account-id", "NIMBUS_ACCOUNT_ID"},
+      {"host", "NIMBUS_HOST"},
+      {"port", "NIMBUS_PORT"},
+      {"data-dir", "NIMBUS_DATA_DIR"},
+      {"data-dir", "NIMBUS_DATA"},
+      {"region", "NIMBUS_REGION"},
+      {"account-id", "NIMBUS_ACCOUNT_ID"},
       {"log-level", "NIMBUS_LOG_LEVEL"},
+      {"capacity-vcpus", "NIMBUS_CAPACITY_VCPUS"},
+      {"capacity-memory-mib", "NIMBUS_CAPACITY_MEMORY_MIB"},
+      {"capacity-gpus", "NIMBUS_CAPACITY_GPUS"},
+      {"sandbox", "NIMBUS_SANDBOX"},
   };
   for (const auto& [flag, var] : kEnv) {
     std::string v = env(var);
@@ -85,8 +101,11 @@ Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const
 std::string ServeUsage() {
   return "usage: nimbus serve [--host H] [--port P] [--data-dir DIR] [--region R]\n"
          "                    [--account-id ID] [--log-level debug|info|warn|error]\n"
+         "                    [--capacity-vcpus N] [--capacity-memory-mib N]\n"
+         "                    [--capacity-gpus N] [--sandbox auto|on|off]\n"
          "Each flag may also be set with NIMBUS_HOST, NIMBUS_PORT, NIMBUS_DATA,\n"
-         "NIMBUS_REGION, NIMBUS_ACCOUNT_ID, NIMBUS_LOG_LEVEL.\n";
+         "NIMBUS_REGION, NIMBUS_ACCOUNT_ID, NIMBUS_LOG_LEVEL, NIMBUS_CAPACITY_VCPUS,\n"
+         "NIMBUS_CAPACITY_MEMORY_MIB, NIMBUS_CAPACITY_GPUS, NIMBUS_SANDBOX.\n";
 }
 
 }  // namespace nimbus::app

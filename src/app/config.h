@@ -9,6 +9,12 @@
 //   --region        NIMBUS_REGION     us-east-1
 //   --account-id    NIMBUS_ACCOUNT_ID 000000000000
 //   --log-level     NIMBUS_LOG_LEVEL  info (debug|info|warn|error)
+//   --capacity-vcpus       NIMBUS_CAPACITY_VCPUS       this machine's CPUs
+//   --capacity-memory-mib  NIMBUS_CAPACITY_MEMORY_MIB  this machine's memory
+//   --capacity-gpus        NIMBUS_CAPACITY_GPUS        this machine's NVIDIA GPUs
+//   --sandbox              NIMBUS_SANDBOX    auto (auto|on|off: jobs under bubblewrap)
+// The capacity is what the scheduler admits jobs against (instance types map to vCPUs,
+// memory and GPUs); 0 means "detect".
 #pragma once
 
 #include <cstdint>
@@ -28,6 +34,10 @@ struct ServeConfig {
   std::string region = "us-east-1";
   std::string account_id = "000000000000";
   LogLevel log_level = LogLevel::kInfo;
+  int capacity_vcpus = 0;
+  int64_t capacity_memory_mib = 0;
+  int capacity_gpus = -1;  // -1: detect (0 is a real answer: no GPUs)
+  std::string sandbox = "auto";
 };
 
 // Reads a variable; returns "" when unset. Passed in so tests need no real environment.

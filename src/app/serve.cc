@@ -10,16 +10,26 @@
 #include "aws/dispatcher.h"
 #include "aws/model/model.h"
 #include "aws/service.h"
+#include "control/controller.h"
+#include "control/local_executor.h"
+#include "control/resource_store.h"
+#include "control/scheduler.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/logging.h"
 #include "http/server.h"
 #include "iam/iam_store.h"
 #include "objects/local_object_store.h"
+#include "services/cloudwatch/cloudwatch_service.h"
 #include "services/iam/iam_service.h"
+#include "services/logs/logs_service.h"
 #include "services/s3/s3_service.h"
+#include "services/sagemaker/sagemaker_service.h"
 #include "services/sts/sts_service.h"
 #include "store/database.h"
+#include "telemetry/log_store.h"
+#include "telemetry/metric_store.h"
+#include "telemetry/server_metrics.h"
 
 namespace nimbus::app {
 namespace {
@@ -90,6 +100,11 @@ int RunServe(const ServeConfig& config) {
   if (!iam.ok()) return fail("iam", iam.status());
   if (Status s = (*iam)->BootstrapRoot(config.data_dir); !s.ok()) return fail("root_keys", s);
 
+  auto logs = telemetry::LogStore::Open(**db, SystemClock::Instance());
+  if (!logs.ok()) return fail("log_store", logs.status());
+  auto metrics = telemetry::MetricStore::Open(**db, SystemClock::Instance());
+  if (!metrics.ok()) return fail("metric_store", metrics.status());
+
   objects::LocalObjectStoreOptions object_options;
   object_options.data_dir = config.data_dir;
   object_options.db = db->get();
@@ -106,6 +121,54 @@ int RunServe(const ServeConfig& config) {
   services::RegisterIamService(services, **iam);
   services::RegisterStsService(services, **iam);
   services::RegisterS3Service(services, **objects);
+  services::RegisterLogsService(services, **logs);
+  services::RegisterCloudWatchService(services, **metrics);
+
+  // The control plane: resources, the scheduler over this machine's capacity, the local
+  // executor, and the controllers that run jobs (ARCHITECTURE.md §3-4).
+  auto resources = control::ResourceStore::Open(**db);
+  if (!resources.ok()) return fail("resource_store", resources.status());
+  control::Resources capacity = control::DetectMachineCapacity();
+  if (config.capacity_vcpus > 0) capacity.vcpus = config.capacity_vcpus;
+  if (config.capacity_memory_mib > 0) capacity.memory_mib = config.capacity_memory_mib;
+  if (config.capacity_gpus >= 0) capacity.gpus = config.capacity_gpus;
+  control::Scheduler scheduler(capacity);
+  control::LocalExecutorOptions executor_options;
+  executor_options.use_sandbox =
+      config.sandbox == "on"    ? control::LocalExecutorOptions::Sandbox::kOn
+      : config.sandbox == "off" ? control::LocalExecutorOptions::Sandbox::kOff
+                                : control::LocalExecutorOptions::Sandbox::kAuto;
+  control::LocalExecutor executor(executor_options);
+  control::ControllerManagerOptions controller_options;
+  controller_options.threads = 4;
+  control::ControllerManager controllers(controller_options);
+  services::SageMakerDeps sagemaker_deps;
+  sagemaker_deps.resources = resources->get();
+  sagemaker_deps.controllers = &controllers;
+  sagemaker_deps.scheduler = &scheduler;
+  sagemaker_deps.executor = &executor;
+  sagemaker_deps.objects = objects->get();
+  sagemaker_deps.logs = logs->get();
+  sagemaker_deps.metrics = metrics->get();
+  sagemaker_deps.data_dir = config.data_dir;
+  sagemaker_deps.container_paths = executor.sandboxed();
+  services::SageMakerService sagemaker(sagemaker_deps);
+  sagemaker.Register(services);
+  controllers.Every("logs_retention", 60, [&logs] {
+    return (*logs)
+        ->ExpireRetention(static_cast<int64_t>(SystemClock::Instance().Now() * 1000))
+        .status();
+  });
+  controllers.Every("cloudwatch_alarms", 10, [&metrics] {
+    return (*metrics)->EvaluateAlarms(SystemClock::Instance().Now());
+  });
+  controllers.Every("cloudwatch_retention", 600,
+                    [&metrics] { return (*metrics)->ExpireData(SystemClock::Instance().Now()); });
+  Log(LogLevel::kInfo, "control_plane",
+      {{"capacity_vcpus", capacity.vcpus},
+       {"capacity_memory_mib", capacity.memory_mib},
+       {"capacity_gpus", capacity.gpus},
+       {"sandbox", executor.sandboxed()}});
 
   const auto& models = aws::model::ModelRegistry::Embedded();
   aws::DispatcherOptions dispatcher_options;
@@ -117,14 +180,29 @@ int RunServe(const ServeConfig& config) {
   http::ServerOptions server_options;
   server_options.host = config.host;
   server_options.port = config.port;
-  http::Server server(server_options, [&](http::Request& request) {
+  // GET /metrics (Prometheus) answers unsigned requests only, so that a signed S3
+  // request for a bucket named "metrics" still reaches S3.
+  telemetry::ServerMetrics server_metrics;
+  telemetry::HttpServerMetrics http_metrics(server_metrics, SystemClock::Instance());
+  auto route = [&](http::Request& request) {
     if (request.path == "/_nimbus/health" &&
         (request.method == "GET" || request.method == "HEAD")) {
       return Health(models, services, config);
     }
+    if (request.path == "/metrics" && request.method == "GET" &&
+        !request.headers.Has("Authorization") &&
+        request.query.find("X-Amz-") == std::string::npos) {
+      http::Response response;
+      response.headers.Set("Content-Type", std::string(telemetry::ServerMetrics::kContentType));
+      response.body = server_metrics.Render();
+      return response;
+    }
     return dispatcher.Handle(request);
-  });
+  };
+  http::Server server(server_options, telemetry::InstrumentHandler(http_metrics, route));
   if (Status s = server.Start(); !s.ok()) return fail("listen", s);
+  // After the listener: a controller may call back into services (S3) as jobs run.
+  controllers.Start();
 
   PrintCredentials(**iam, config, server.port());
   Log(LogLevel::kInfo, "listening",
@@ -138,6 +216,7 @@ int RunServe(const ServeConfig& config) {
   sigwait(&stop_signals, &signal_number);
   Log(LogLevel::kInfo, "stopping", {{"signal", signal_number}});
   server.Stop();
+  controllers.Stop();
   Log(LogLevel::kInfo, "stopped");
   return 0;
 }

@@ -171,22 +171,39 @@ def test_unknown_operation_names_the_operation(server):
     assert "FlyToTheMoon" in err["message"]
 
 
+BAD_PERIOD = "The parameter Period must be 1, 5, 10, 30, or a multiple of 60."
+
+
 def test_cloudwatch_over_query_with_aws_cli_v2(aws_cli):
-    rc, out, err = aws_cli("cloudwatch", "list-metrics")
+    rc, out, err = aws_cli("cloudwatch", "list-metrics", "--namespace", "Nimbus/ProtoQuery")
+    assert rc == 0, err
+    assert out["Metrics"] == []
+    rc, out, err = aws_cli("cloudwatch", "get-metric-statistics", "--namespace", "A",
+                           "--metric-name", "B", "--start-time", "2026-01-01T00:00:00Z",
+                           "--end-time", "2026-01-02T00:00:00Z", "--period", "7",
+                           "--statistics", "Average")
     assert rc != 0
-    assert "NotImplemented" in err and "ListMetrics" in err
+    assert "InvalidParameterValue" in err and BAD_PERIOD in err
 
 
 def test_cloudwatch_over_cbor(server):
-    body = cbor2.dumps({"Namespace": "Nimbus/Test"})
-    status, headers, resp = send(
-        server, "POST", "/service/GraniteServiceVersion20100801/operation/ListMetrics",
-        "monitoring", body, {"smithy-protocol": "rpc-v2-cbor",
-                             "Content-Type": "application/cbor", "Accept": "application/cbor"})
-    assert status == 501
+    cbor_headers = {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor",
+                    "Accept": "application/cbor"}
+    path = "/service/GraniteServiceVersion20100801/operation/"
+    status, headers, resp = send(server, "POST", path + "ListMetrics", "monitoring",
+                                 cbor2.dumps({"Namespace": "Nimbus/ProtoCbor"}), cbor_headers)
+    assert status == 200
     assert headers.get("smithy-protocol") == "rpc-v2-cbor"
+    assert cbor2.loads(resp)["Metrics"] == []
+    body = cbor2.dumps({"Namespace": "A", "MetricName": "B", "Period": 7,
+                        "Statistics": ["Average"],
+                        "StartTime": cbor2.CBORTag(1, 1767225600),
+                        "EndTime": cbor2.CBORTag(1, 1767312000)})
+    status, headers, resp = send(server, "POST", path + "GetMetricStatistics", "monitoring",
+                                 body, cbor_headers)
+    assert status == 400
     err = cbor2.loads(resp)
-    assert err["__type"].endswith("NotImplemented") and "ListMetrics" in err["message"]
+    assert err["__type"].endswith("InvalidParameterValue") and err["message"] == BAD_PERIOD
 
 
 def test_cloudwatch_with_the_newest_boto3(server):
@@ -200,24 +217,35 @@ def test_cloudwatch_with_the_newest_boto3(server):
     if probe.returncode != 0:
         pytest.skip("no boto3 >= 1.36 on this machine")
     script = f"""
-import boto3, json
+import boto3, datetime, json
 from botocore.exceptions import ClientError
 c = boto3.client("cloudwatch", endpoint_url="{server.endpoint}", region_name="us-east-1",
                  aws_access_key_id="{ROOT_KEY}", aws_secret_access_key="{ROOT_SECRET}")
 sent = []
 c.meta.events.register("before-send", lambda request, **kw: sent.append(
     {{k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}}))
+c.put_metric_data(Namespace="Nimbus/ProtoJson", MetricData=[{{"MetricName": "M", "Value": 1}}])
+# Over 10 KB: botocore gzips PutMetricData bodies (the requestcompression trait).
+c.put_metric_data(Namespace="Nimbus/ProtoJson", MetricData=[
+    {{"MetricName": "M", "Value": float(i), "Dimensions": [{{"Name": "Host", "Value": "h%d" % i}}]}}
+    for i in range(300)])
+names = [m["MetricName"] for m in c.list_metrics(Namespace="Nimbus/ProtoJson")["Metrics"]]
 try:
-    c.list_metrics()
-    print(json.dumps({{"ok": True}}))
+    c.get_metric_statistics(Namespace="A", MetricName="B", Period=7, Statistics=["Average"],
+                            StartTime=datetime.datetime(2026, 1, 1),
+                            EndTime=datetime.datetime(2026, 1, 2))
+    error = None
 except ClientError as e:
-    print(json.dumps({{"code": e.response["Error"]["Code"], "msg": e.response["Error"]["Message"],
-                      "status": e.response["ResponseMetadata"]["HTTPStatusCode"], "sent": sent}}))
+    error = {{"code": e.response["Error"]["Code"], "msg": e.response["Error"]["Message"],
+             "status": e.response["ResponseMetadata"]["HTTPStatusCode"]}}
+print(json.dumps({{"names": names, "error": error, "sent": sent}}))
 """
     out = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=60)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     headers = result["sent"][0]
-    assert (headers.get("X-Amz-Target") == "GraniteServiceVersion20100801.ListMetrics"
+    assert (headers.get("X-Amz-Target") == "GraniteServiceVersion20100801.PutMetricData"
             or headers.get("smithy-protocol") == "rpc-v2-cbor")
-    assert result["code"] == "NotImplemented" and result["status"] == 501
-    assert "ListMetrics" in result["msg"]
+    assert result["sent"][1].get("Content-Encoding") == "gzip"
+    assert len(result["names"]) == 301 and set(result["names"]) == {"M"}
+    assert result["error"] == {"code": "InvalidParameterValue", "msg": BAD_PERIOD,
+                               "status": 400}

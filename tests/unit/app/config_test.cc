@@ -47,5 +47,19 @@ TEST(ServeConfigTest, RejectsBadValuesNamingTheFlag) {
   EXPECT_NE(bad_env.status().message().find("NIMBUS_LOG_LEVEL"), std::string::npos);
 }
 
+TEST(ServeConfigTest, ReadsCapacityAndSandbox) {
+  auto config = ParseServeConfig(
+      {"--capacity-vcpus", "8", "--sandbox", "off"},
+      Env({{"NIMBUS_CAPACITY_MEMORY_MIB", "16384"}, {"NIMBUS_CAPACITY_GPUS", "0"}}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->capacity_vcpus, 8);
+  EXPECT_EQ(config->capacity_memory_mib, 16384);
+  EXPECT_EQ(config->capacity_gpus, 0);
+  EXPECT_EQ(config->sandbox, "off");
+  EXPECT_FALSE(ParseServeConfig({"--capacity-vcpus", "0"}, Env({})).ok());
+  EXPECT_FALSE(ParseServeConfig({"--sandbox", "maybe"}, Env({})).ok());
+  EXPECT_EQ(ParseServeConfig({}, Env({}))->capacity_gpus, -1);
+}
+
 }  // namespace
 }  // namespace nimbus::app

@@ -1,0 +1,41 @@
+#include "services/sagemaker/sagemaker_service.h"
+
+#include "control/tagging.h"
+#include "services/sagemaker/processing_jobs.h"
+
+namespace nimbus::services {
+
+SageMakerService::SageMakerService(SageMakerDeps deps)
+    : deps_(std::move(deps)), processing_(std::make_unique<ProcessingJobs>(deps_)) {}
+
+SageMakerService::~SageMakerService() = default;
+
+void SageMakerService::Register(aws::ServiceRegistry& registry) {
+  processing_->Register(registry);
+
+  control::ResourceStore* resources = deps_.resources;
+  static const control::TagStyle style = control::SageMakerTagStyle();
+  auto arn = [](const Value& in, const aws::RequestContext&) {
+    return in.GetString("ResourceArn");
+  };
+  registry.Register(
+      "sagemaker", "AddTags",
+      [resources](const Value& in, aws::RequestContext& ctx) {
+        return control::AddTagsHandler(*resources, in, style, ctx.account_id);
+      },
+      arn);
+  registry.Register(
+      "sagemaker", "DeleteTags",
+      [resources](const Value& in, aws::RequestContext& ctx) {
+        return control::RemoveTagsHandler(*resources, in, style, ctx.account_id);
+      },
+      arn);
+  registry.Register(
+      "sagemaker", "ListTags",
+      [resources](const Value& in, aws::RequestContext& ctx) {
+        return control::ListTagsHandler(*resources, in, style, ctx.account_id);
+      },
+      arn);
+}
+
+}  // namespace nimbus::services
