@@ -49,8 +49,14 @@ class FileReader : public http::BodyReader {
 
 // The path of key below the prefix's folder, or an error when it is not a safe one.
 Result<std::string> RelativePath(const std::string& prefix, const std::string& key) {
-  size_t slash = prefix.rfind('/');
-  std::string rel = slash == std::string::npos ? key : key.substr(slash + 1);
+  std::string rel;
+  if (!prefix.empty() && prefix.back() != '/' && key.size() > prefix.size() &&
+      key.compare(0, prefix.size(), prefix) == 0 && key[prefix.size()] == '/') {
+    rel = key.substr(prefix.size() + 1);  // the prefix names a "folder" without its '/'
+  } else {
+    size_t slash = prefix.rfind('/');
+    rel = slash == std::string::npos ? key : key.substr(slash + 1);
+  }
   if (rel.empty() || rel.find('\0') != std::string::npos) {
     return Status::Validation("S3 key '" + key + "' cannot be stored as a file");
   }

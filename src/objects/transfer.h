@@ -4,8 +4,9 @@
 // with no HTTP in between.
 //
 // Keys map to paths relative to the prefix's "folder" (the prefix up to and including its
-// last '/'), as SageMaker lays out channel data: s3://b/data/train/ with key
-// data/train/x.csv becomes <dir>/x.csv, and s3://b/data/train.csv becomes <dir>/train.csv.
+// last '/', or the whole prefix when the key continues it with a '/'), as SageMaker lays
+// out channel data: s3://b/data/train/ and s3://b/data/train with key data/train/x.csv
+// both become <dir>/x.csv, and s3://b/data/train.csv becomes <dir>/train.csv.
 // A key that cannot be a safe relative path (an empty, "." or ".." component, a NUL) is an
 // error naming the key: no key ever writes outside <dir>.
 //

@@ -84,6 +84,10 @@ TEST_F(TransferTest, DownloadsAPrefixRelativeToItsFolder) {
 
   ASSERT_TRUE(DownloadPrefix(*store_, {"bkt", "data/other.csv"}, dir_ + "/one").ok());
   EXPECT_EQ(ReadFile(dir_ + "/one/other.csv"), "x");
+  // A prefix without its trailing '/' that names a folder lands the same way.
+  ASSERT_TRUE(DownloadPrefix(*store_, {"bkt", "data/train"}, dir_ + "/noslash").ok());
+  EXPECT_EQ(ReadFile(dir_ + "/noslash/a.csv"), "1,2\n");
+  EXPECT_EQ(ReadFile(dir_ + "/noslash/sub/b.csv"), "3,4\n");
 }
 
 TEST_F(TransferTest, RefusesKeysThatAreNotSafePaths) {
