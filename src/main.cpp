@@ -6,6 +6,7 @@
 #include "app/config.h"
 #include "app/serve.h"
 #include "worker/supervisor.h"
+#include "worker/train_kind.h"
 
 namespace {
 
@@ -43,7 +44,10 @@ int main(int argc, char** argv) {
     }
     return nimbus::app::RunServe(*config);
   }
-  if (command == "worker") return nimbus::worker::WorkerMain(args);
+  if (command == "worker") {
+    nimbus::worker::RegisterTrainWorkerKind();
+    return nimbus::worker::WorkerMain(args);
+  }
   std::fprintf(stderr, "nimbus: unknown command '%s'\n%s", command.c_str(), kUsage);
   return 2;
 }

@@ -1,10 +1,11 @@
-#include "control/usage_log.h"
+#include "control/job_samples.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -12,37 +13,72 @@
 #include "core/strings.h"
 
 namespace nimbus::control {
-
-std::string UsageLogPath(const std::string& job_dir) { return job_dir + "/usage.log"; }
-
 namespace {
 
-std::string OffsetPath(const std::string& job_dir) { return job_dir + "/usage.offset"; }
-
-}  // namespace
-
-Status AppendUsageSample(const std::string& job_dir, const UsageSample& sample) {
-  char line[128];
-  int n = std::snprintf(line, sizeof(line), "%" PRId64 "\t%.3f\t%" PRId64 "\n", sample.time_ms,
-                        sample.cpu_percent, sample.rss_bytes);
-  std::string path = UsageLogPath(job_dir);
+Status AppendLine(const std::string& path, const std::string& line) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Internal("cannot open " + path + ": " + std::strerror(errno));
-  ssize_t written = ::write(fd, line, static_cast<size_t>(n));
+  ssize_t written = ::write(fd, line.data(), line.size());
   ::close(fd);
-  if (written != n) return Status::Internal("cannot append to " + path);
+  if (written != static_cast<ssize_t>(line.size())) {
+    return Status::Internal("cannot append to " + path);
+  }
   return Status::Ok();
 }
 
-Result<std::vector<UsageSample>> UsageTail::Read() {
+}  // namespace
+
+std::string UsageLogPath(const std::string& job_dir) { return job_dir + "/usage.log"; }
+std::string MetricLogPath(const std::string& job_dir) { return job_dir + "/metrics.log"; }
+
+Status AppendUsageSample(const std::string& job_dir, const UsageSample& sample) {
+  char line[128];
+  std::snprintf(line, sizeof(line), "%" PRId64 "\t%.3f\t%" PRId64 "\n", sample.time_ms,
+                sample.cpu_percent, sample.rss_bytes);
+  return AppendLine(UsageLogPath(job_dir), line);
+}
+
+Status AppendMetricSample(const std::string& job_dir, const MetricSample& sample) {
+  if (sample.name.find_first_of("\t\n") != std::string::npos || !std::isfinite(sample.value)) {
+    return Status::Validation("a metric needs a name without tabs or newlines and a finite value");
+  }
+  char value[64];
+  std::snprintf(value, sizeof(value), "%.17g", sample.value);
+  return AppendLine(MetricLogPath(job_dir),
+                    std::to_string(sample.time_ms) + "\t" + sample.name + "\t" + value + "\n");
+}
+
+std::optional<UsageSample> ParseUsageSample(std::string_view line) {
+  UsageSample sample;
+  std::string text(line);
+  if (std::sscanf(text.c_str(), "%" SCNd64 "\t%lf\t%" SCNd64, &sample.time_ms, &sample.cpu_percent,
+                  &sample.rss_bytes) != 3) {
+    return std::nullopt;
+  }
+  return sample;
+}
+
+std::optional<MetricSample> ParseMetricSample(std::string_view line) {
+  size_t first = line.find('\t');
+  size_t second = first == std::string_view::npos ? first : line.find('\t', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto ms = ParseInt(line.substr(0, first));
+  std::string value(line.substr(second + 1));
+  char* end = nullptr;
+  double v = std::strtod(value.c_str(), &end);
+  if (!ms || value.empty() || *end != '\0' || !std::isfinite(v)) return std::nullopt;
+  return MetricSample{*ms, std::string(line.substr(first + 1, second - first - 1)), v};
+}
+
+Result<std::vector<std::string>> LineTail::Read() {
   int64_t offset = 0;
-  if (auto saved = ReadWholeFile(OffsetPath(job_dir_)); saved.ok()) {
+  if (auto saved = ReadWholeFile(path_ + ".offset"); saved.ok()) {
     offset = ParseInt(Trim(*saved)).value_or(0);
   }
-  auto contents = ReadWholeFile(UsageLogPath(job_dir_));
-  std::vector<UsageSample> samples;
+  std::vector<std::string> lines;
+  auto contents = ReadWholeFile(path_);
   if (!contents.ok()) {
-    if (contents.status().kind() == ErrorKind::kNotFound) return samples;
+    if (contents.status().kind() == ErrorKind::kNotFound) return lines;
     return contents.status();
   }
   if (offset < 0 || offset > static_cast<int64_t>(contents->size())) offset = 0;
@@ -50,21 +86,16 @@ Result<std::vector<UsageSample>> UsageTail::Read() {
   while (true) {
     size_t end = contents->find('\n', pos);
     if (end == std::string::npos) break;
-    std::string line = contents->substr(pos, end - pos);
+    lines.push_back(contents->substr(pos, end - pos));
     pos = end + 1;
-    UsageSample sample;
-    if (std::sscanf(line.c_str(), "%" SCNd64 "\t%lf\t%" SCNd64, &sample.time_ms,
-                    &sample.cpu_percent, &sample.rss_bytes) == 3) {
-      samples.push_back(sample);
-    }
   }
   pending_offset_ = static_cast<int64_t>(pos);
-  return samples;
+  return lines;
 }
 
-Status UsageTail::Commit() {
+Status LineTail::Commit() {
   if (pending_offset_ < 0) return Status::Ok();
-  return WriteFileAtomic(OffsetPath(job_dir_), std::to_string(pending_offset_));
+  return WriteFileAtomic(path_ + ".offset", std::to_string(pending_offset_));
 }
 
 }  // namespace nimbus::control

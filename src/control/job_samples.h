@@ -1,20 +1,26 @@
-// The usage log of a job: <job_dir>/usage.log, where the worker records how much CPU and
-// memory its payload uses as it runs, one line per sample, and the server turns the
-// samples into CloudWatch metrics (CPUUtilization, MemoryUtilization), as SageMaker does
-// for its jobs. Like the logs, it is a plain file of the job directory, so it works the
-// same for a local worker and one on another machine over shared storage.
+// Samples a job's worker appends to files of its job directory while it runs, which the
+// server turns into CloudWatch metrics — a plain-file channel, so it works the same for a
+// local worker and one on another machine over shared storage:
 //
-// A line is "<epoch-ms>\t<cpu-percent>\t<rss-bytes>\n"; cpu-percent is the CPU time the
-// payload used since the previous sample over the wall time between them (100 = one core
-// busy, as SageMaker's CPUUtilization counts). UsageTail reads the lines not read before
-// and keeps its offset in <job_dir>/usage.offset, advanced only when the caller commits,
-// so a restart neither loses nor repeats samples.
+//   usage.log    "<epoch-ms>\t<cpu-percent>\t<rss-bytes>\n": CPU time over wall time since
+//                the previous sample (100 = one core busy, as SageMaker's CPUUtilization)
+//                and resident memory of the payload.
+//   metrics.log  "<epoch-ms>\t<name>\t<value>\n": the algorithm's metrics ("train:rmse",
+//                "validation:accuracy"), also what the server finds in the job's log with
+//                the job's MetricDefinitions.
 //
-// Thread-safety: a UsageTail belongs to one thread; appends come from the worker alone.
+// A LineTail reads the complete lines appended after its committed offset (kept in
+// <file>.offset next to the file, written when the caller commits), so a restarted server
+// neither loses nor repeats samples; a partial last line waits for its newline.
+//
+// Thread-safety: a LineTail belongs to one thread; appends are single write(2)s with
+// O_APPEND, so concurrent appenders never interleave within a line.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -28,22 +34,33 @@ struct UsageSample {
   bool operator==(const UsageSample&) const = default;
 };
 
+struct MetricSample {
+  int64_t time_ms = 0;
+  std::string name;
+  double value = 0;
+  bool operator==(const MetricSample&) const = default;
+};
+
 std::string UsageLogPath(const std::string& job_dir);
+std::string MetricLogPath(const std::string& job_dir);
 
-// Appends one sample line (O_APPEND: one write, so a reader never sees half a line
-// unless the writer dies mid-write, and a partial last line is left for later).
 Status AppendUsageSample(const std::string& job_dir, const UsageSample& sample);
+Status AppendMetricSample(const std::string& job_dir, const MetricSample& sample);
 
-class UsageTail {
+// nullopt for a malformed line.
+std::optional<UsageSample> ParseUsageSample(std::string_view line);
+std::optional<MetricSample> ParseMetricSample(std::string_view line);
+
+class LineTail {
  public:
-  explicit UsageTail(std::string job_dir) : job_dir_(std::move(job_dir)) {}
-  // The complete lines after the committed offset (malformed lines are skipped).
-  Result<std::vector<UsageSample>> Read();
+  explicit LineTail(std::string path) : path_(std::move(path)) {}
+  // The complete lines after the committed offset (none when the file is missing).
+  Result<std::vector<std::string>> Read();
   // Marks what the last Read returned as delivered.
   Status Commit();
 
  private:
-  std::string job_dir_;
+  std::string path_;
   int64_t pending_offset_ = -1;
 };
 

@@ -22,6 +22,7 @@ std::string UriEncode(std::string_view s, bool keep_slash = false);
 std::string UriDecode(std::string_view s, bool plus_as_space = false);
 
 std::string ToLower(std::string_view s);
+std::string ToUpper(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);

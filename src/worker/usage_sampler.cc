@@ -10,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-#include "control/usage_log.h"
+#include "control/job_samples.h"
 #include "core/logging.h"
 #include "core/strings.h"
 

@@ -1,6 +1,6 @@
 // UsageSampler: measures the CPU time and resident memory of the payload's process group
 // (every process whose group is the payload's, read from /proc) and appends samples to the
-// job's usage log (control/usage_log.h): the first after one second, then every
+// job's usage log (control/job_samples.h): the first after one second, then every
 // `interval` seconds, and a last one when the payload ends, from its rusage.
 //
 // Thread-safety: used by the supervisor's loop only.

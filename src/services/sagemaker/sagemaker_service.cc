@@ -2,16 +2,20 @@
 
 #include "control/tagging.h"
 #include "services/sagemaker/processing_jobs.h"
+#include "services/sagemaker/training_jobs.h"
 
 namespace nimbus::services {
 
 SageMakerService::SageMakerService(SageMakerDeps deps)
-    : deps_(std::move(deps)), processing_(std::make_unique<ProcessingJobs>(deps_)) {}
+    : deps_(std::move(deps)),
+      processing_(std::make_unique<ProcessingJobs>(deps_)),
+      training_(std::make_unique<TrainingJobs>(deps_)) {}
 
 SageMakerService::~SageMakerService() = default;
 
 void SageMakerService::Register(aws::ServiceRegistry& registry) {
   processing_->Register(registry);
+  training_->Register(registry);
 
   control::ResourceStore* resources = deps_.resources;
   static const control::TagStyle style = control::SageMakerTagStyle();

