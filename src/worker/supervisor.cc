@@ -18,11 +18,13 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "control/job_dir.h"
 #include "core/logging.h"
 #include "core/strings.h"
 #include "worker/log_capture.h"
+#include "worker/pipe_feeder.h"
 #include "worker/usage_sampler.h"
 #include "worker/worker_kind.h"
 
@@ -147,6 +149,7 @@ class Supervisor {
   StopCause stop_cause_ = StopCause::kNone;
   double kill_at_ = 0;  // monotonic; 0 = no SIGKILL pending
   std::unique_ptr<UsageSampler> usage_;
+  std::vector<std::unique_ptr<PipeFeeder>> feeders_;
 };
 
 bool Supervisor::WriteRecord() {
@@ -220,6 +223,23 @@ int Supervisor::Run() {
     return Finish(JobState::kFailed,
                   "Cannot open the log " + log_path + ": " + std::strerror(errno));
   }
+  // Pipe-mode channels: their first pipes exist before the payload starts; the feeding
+  // threads start after the fork (a forked child must not inherit running threads).
+  if (const Value* pipes = spec->Find("pipes"); pipes != nullptr && pipes->is_list()) {
+    for (const Value& pipe : pipes->list()) {
+      std::string channel = pipe.GetString("channel");
+      if (Status s = control::ValidatePathComponent("channel", channel); !s.ok()) {
+        return Finish(JobState::kFailed, s.message());
+      }
+      if (Status s = control::MakeDirs(dir_.DataDir()); !s.ok()) {
+        return Finish(JobState::kFailed, s.message());
+      }
+      auto feeder = std::make_unique<PipeFeeder>(dir_.ChannelDir(channel),
+                                                 dir_.root() + "/input/pipe/" + channel);
+      if (Status s = feeder->Prepare(); !s.ok()) return Finish(JobState::kFailed, s.message());
+      feeders_.push_back(std::move(feeder));
+    }
+  }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     return Finish(JobState::kFailed, std::string("Cannot create a pipe: ") + std::strerror(errno));
@@ -235,6 +255,7 @@ int Supervisor::Run() {
     RunPayload(*fn, std::move(spec).value(), out[1]);
   }
   ::setpgid(payload_, payload_);  // also done by the child; whichever runs first wins
+  for (auto& feeder : feeders_) feeder->Start();
   ::close(out[1]);
   out_read_fd_ = out[0];
   Log(LogLevel::kInfo, "worker.started",
@@ -338,6 +359,7 @@ int Supervisor::Run() {
     }
   }
   KillStrays();
+  for (auto& feeder : feeders_) feeder->Stop();
   ::close(log_fd_);
   return FinishPayload();
 }

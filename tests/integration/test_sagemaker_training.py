@@ -282,6 +282,57 @@ def test_stop_and_max_runtime_stop_the_job(sm, s3, bucket):
     assert error_code(e) == "ValidationException"
 
 
+PIPE_SCRIPT = b"""
+import os
+print("train dir exists:", os.path.exists("/opt/ml/input/data/train"), flush=True)
+for epoch in range(2):
+    with open(f"/opt/ml/input/data/train_{epoch}", "rb") as pipe:
+        data = pipe.read()
+    print(f"epoch {epoch} read {len(data)} bytes, {data.count(b'row')} rows", flush=True)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "done"), "w").write("yes")
+"""
+
+
+def test_pipe_mode_streams_each_epoch_through_a_named_pipe(sm, s3, make_client, bucket):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("pipe.py")
+        info.size = len(PIPE_SCRIPT)
+        tar.addfile(info, io.BytesIO(PIPE_SCRIPT))
+    s3.put_object(Bucket=bucket, Key="pipe/code/sourcedir.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key="pipe/data/a.txt", Body=b"row1\nrow2\n")
+    s3.put_object(Bucket=bucket, Key="pipe/data/b.txt", Body=b"row3\n")
+    name = unique("pipe")
+    request = job_request(
+        name, PYTORCH, bucket,
+        {"sagemaker_program": json.dumps("pipe.py"),
+         "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/pipe/code/sourcedir.tar.gz")},
+        [channel("train", f"s3://{bucket}/pipe/data/")])
+    request["AlgorithmSpecification"]["TrainingInputMode"] = "Pipe"
+    sm.create_training_job(**request)
+    job = wait_for(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    logs = make_client("logs")
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                       logStreamNamePrefix=name + "/")["logStreams"][0]
+    messages = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+        startFromHead=True)["events"]]
+    assert messages == ["train dir exists: False", "epoch 0 read 15 bytes, 3 rows",
+                        "epoch 1 read 15 bytes, 3 rows"]
+
+    # A built-in algorithm reads its Pipe-mode channel the same way.
+    s3.put_object(Bucket=bucket, Key="pipe/xgb/data.csv", Body=regression_csv(100, 4))
+    builtin = unique("pipexgb")
+    request = job_request(builtin, XGBOOST, bucket, {"num_round": "5"},
+                          [channel("train", f"s3://{bucket}/pipe/xgb/", "text/csv")])
+    request["InputDataConfig"][0]["InputMode"] = "Pipe"
+    sm.create_training_job(**request)
+    job = wait_for(sm, builtin)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert "train:rmse" in {m["MetricName"] for m in job["FinalMetricDataList"]}
+
+
 def test_create_rejects_what_nimbus_cannot_run(sm, bucket):
     base = job_request(unique("x"), XGBOOST, bucket, {"num_round": "1"},
                        [channel("train", f"s3://{bucket}/xgb/train/", "text/csv")])

@@ -171,17 +171,20 @@ Status ValidateCreate(const Value& in) {
   return Status::Ok();
 }
 
+// File, Pipe or FastFile: the channel's InputMode, else the job's TrainingInputMode.
+std::string ChannelMode(const Value& body, const Value& channel) {
+  std::string mode = Member(body, "AlgorithmSpecification").GetString("TrainingInputMode", "File");
+  return channel.GetString("InputMode", mode);
+}
+
 // The channels as inputdataconfig.json shows them to the container.
 Value InputDataConfig(const Value& body) {
   Value config = Value::MakeMap();
-  std::string mode = Member(Member(body, "AlgorithmSpecification"), "TrainingInputMode").is_string()
-                         ? Member(body, "AlgorithmSpecification").GetString("TrainingInputMode")
-                         : "File";
   const Value& channels = Member(body, "InputDataConfig");
   if (!channels.is_list()) return config;
   for (const Value& channel : channels.list()) {
     Value entry = Value::Object(
-        {{"TrainingInputMode", channel.GetString("InputMode", mode)},
+        {{"TrainingInputMode", ChannelMode(body, channel)},
          {"S3DistributionType", Member(Member(channel, "DataSource"), "S3DataSource")
                                     .GetString("S3DataDistributionType", "FullyReplicated")},
          {"RecordWrapperType", channel.GetString("RecordWrapperType", "None")}});
@@ -372,7 +375,15 @@ Status TrainingJobs::Stage(const Resource& job, const control::JobDir& dir) {
       const Value& s3 = Member(Member(channel, "DataSource"), "S3DataSource");
       NIMBUS_ASSIGN_OR_RETURN(objects::S3Location location,
                               objects::ParseS3Uri(s3.GetString("S3Uri")));
-      NIMBUS_ASSIGN_OR_RETURN(std::string target, dir.CreateChannel(name));
+      // Pipe mode: staged out of the container's view; the worker streams it into the
+      // channel's named pipes (worker/pipe_feeder.h).
+      std::string target;
+      if (ChannelMode(job.body, channel) == "Pipe") {
+        target = dir.root() + "/input/pipe/" + name;
+        NIMBUS_RETURN_IF_ERROR(control::MakeDirs(target));
+      } else {
+        NIMBUS_ASSIGN_OR_RETURN(target, dir.CreateChannel(name));
+      }
       auto got = s3.GetString("S3DataType", "S3Prefix") == "ManifestFile"
                      ? objects::DownloadManifest(*deps().objects, location, target)
                      : objects::DownloadPrefix(*deps().objects, location, target);
@@ -436,13 +447,22 @@ Result<control::LaunchRequest> TrainingJobs::LaunchRequestFor(const Resource& jo
   int threads =
       std::max(1, std::min<int>(vcpus, static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN))));
 
+  Value pipes = Value::MakeList();
+  if (const Value& channels = Member(job.body, "InputDataConfig"); channels.is_list()) {
+    for (const Value& channel : channels.list()) {
+      if (ChannelMode(job.body, channel) == "Pipe") {
+        pipes.Append(Value::Object({{"channel", channel.GetString("ChannelName")}}));
+      }
+    }
+  }
   const Value& runtime = Runtime(job);
   std::string runner = runtime.GetString("runner");
   if (runner == "builtin") {
     request.kind = "train";
     request.spec = Value::Object({{"algorithm", runtime.GetString("algorithm")},
                                   {"num_threads", threads},
-                                  {"checkpoints", job.body.Has("CheckpointConfig")}});
+                                  {"checkpoints", job.body.Has("CheckpointConfig")},
+                                  {"pipes", std::move(pipes)}});
     return request;
   }
 
@@ -522,8 +542,10 @@ Result<control::LaunchRequest> TrainingJobs::LaunchRequestFor(const Resource& jo
     }
   }
   request.kind = "command";
-  request.spec =
-      Value::Object({{"argv", std::move(argv)}, {"env", std::move(env)}, {"workdir", workdir}});
+  request.spec = Value::Object({{"argv", std::move(argv)},
+                                {"env", std::move(env)},
+                                {"workdir", workdir},
+                                {"pipes", std::move(pipes)}});
   return request;
 }
 

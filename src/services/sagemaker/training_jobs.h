@@ -11,9 +11,10 @@
 //     linear-learner, kmeans, … of any region and account) names one of ml/'s algorithms,
 //     run by the `train` worker;
 //   - AlgorithmSpecification.ContainerEntrypoint: run as given.
-// Channels are downloaded to /opt/ml/input/data/<channel> (File mode; Pipe mode streams the
-// same staged files to built-in algorithms), checkpoints are restored from and synced to
-// CheckpointConfig.S3Uri, and on success model/ is uploaded as
+// Channels are downloaded to /opt/ml/input/data/<channel> in File (and FastFile) mode; in
+// Pipe mode they are staged out of sight and streamed into the named pipes
+// /opt/ml/input/data/<channel>_<epoch>, one per pass, as SageMaker does. Checkpoints are restored
+// from and synced to CheckpointConfig.S3Uri, and on success model/ is uploaded as
 // <S3OutputPath>/<job>/output/model.tar.gz (output/data as output.tar.gz). Metrics come
 // from the algorithm (built-ins) or from MetricDefinitions regexes over the job's log,
 // and fill FinalMetricDataList and CloudWatch (/aws/sagemaker/TrainingJobs, Host=<job>/algo-1).
