@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <vector>
 
 namespace nimbus::worker {
@@ -27,8 +28,11 @@ Status MakeFifo(const std::string& path) {
 
 }  // namespace
 
-PipeFeeder::PipeFeeder(std::string fifo_prefix, std::string source_dir)
-    : fifo_prefix_(std::move(fifo_prefix)), source_dir_(std::move(source_dir)) {}
+PipeFeeder::PipeFeeder(std::string fifo_prefix, std::string source_dir,
+                       std::optional<int64_t> shuffle_seed)
+    : fifo_prefix_(std::move(fifo_prefix)),
+      source_dir_(std::move(source_dir)),
+      shuffle_seed_(shuffle_seed) {}
 
 PipeFeeder::~PipeFeeder() { Stop(); }
 
@@ -58,13 +62,13 @@ void PipeFeeder::Run() {
     if (fd < 0) return;
     // Writes block from here on (the reader sets the pace); poll keeps Stop() responsive.
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    bool fed = FeedEpoch(fd);
+    bool fed = FeedEpoch(fd, epoch);
     ::close(fd);
     if (!fed) return;
   }
 }
 
-bool PipeFeeder::FeedEpoch(int fd) {
+bool PipeFeeder::FeedEpoch(int fd, int epoch) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(source_dir_, ec);
@@ -72,6 +76,10 @@ bool PipeFeeder::FeedEpoch(int fd) {
     if (it->is_regular_file(ec)) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
+  if (shuffle_seed_) {
+    std::mt19937_64 rng(static_cast<uint64_t>(*shuffle_seed_ + epoch));
+    std::shuffle(files.begin(), files.end(), rng);
+  }
   std::vector<char> buffer(1 << 20);
   for (const auto& file : files) {
     int in = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,8 +22,11 @@ namespace nimbus::worker {
 
 class PipeFeeder {
  public:
-  // fifo_prefix: ".../input/data/<channel>"; source_dir: the staged files.
-  PipeFeeder(std::string fifo_prefix, std::string source_dir);
+  // fifo_prefix: ".../input/data/<channel>"; source_dir: the staged files. With a
+  // shuffle seed (the channel's ShuffleConfig), each epoch streams the files in another
+  // order, drawn from seed + epoch.
+  PipeFeeder(std::string fifo_prefix, std::string source_dir,
+             std::optional<int64_t> shuffle_seed = std::nullopt);
   ~PipeFeeder();
 
   // Creates the first epoch's pipe. REQUIRES: before the payload starts.
@@ -32,10 +37,11 @@ class PipeFeeder {
  private:
   void Run();
   // Streams the channel into one opened pipe; false when stopping or the reader left.
-  bool FeedEpoch(int fd);
+  bool FeedEpoch(int fd, int epoch);
 
   std::string fifo_prefix_;
   std::string source_dir_;
+  std::optional<int64_t> shuffle_seed_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -234,8 +234,12 @@ int Supervisor::Run() {
       if (Status s = control::MakeDirs(dir_.DataDir()); !s.ok()) {
         return Finish(JobState::kFailed, s.message());
       }
+      std::optional<int64_t> seed;
+      if (const Value* s = pipe.Find("shuffle_seed"); s != nullptr && s->is_number()) {
+        seed = s->AsInt();
+      }
       auto feeder = std::make_unique<PipeFeeder>(dir_.ChannelDir(channel),
-                                                 dir_.root() + "/input/pipe/" + channel);
+                                                 dir_.root() + "/input/pipe/" + channel, seed);
       if (Status s = feeder->Prepare(); !s.ok()) return Finish(JobState::kFailed, s.message());
       feeders_.push_back(std::move(feeder));
     }

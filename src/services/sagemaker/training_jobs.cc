@@ -451,7 +451,11 @@ Result<control::LaunchRequest> TrainingJobs::LaunchRequestFor(const Resource& jo
   if (const Value& channels = Member(job.body, "InputDataConfig"); channels.is_list()) {
     for (const Value& channel : channels.list()) {
       if (ChannelMode(job.body, channel) == "Pipe") {
-        pipes.Append(Value::Object({{"channel", channel.GetString("ChannelName")}}));
+        Value pipe = Value::Object({{"channel", channel.GetString("ChannelName")}});
+        if (const Value* seed = Member(channel, "ShuffleConfig").Find("Seed")) {
+          pipe["shuffle_seed"] = seed->AsInt();
+        }
+        pipes.Append(std::move(pipe));
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,31 @@ TEST_F(PipeFeederTest, StreamsEveryFileOncePerEpochThroughItsOwnPipe) {
   while (!fs::exists(dir_ + "/data/train_1")) ::usleep(1000);
   EXPECT_EQ(ReadAll(dir_ + "/data/train_1"), "first\nsecond\n");
   feeder.Stop();
+}
+
+TEST_F(PipeFeederTest, AShuffleSeedReordersTheFilesPerEpochAndRepeats) {
+  for (int i = 0; i < 8; ++i) std::ofstream(dir_ + "/staged/f" + std::to_string(i)) << i;
+  auto epochs = [&](int64_t seed) {
+    fs::remove(dir_ + "/data/train_0");
+    fs::remove(dir_ + "/data/train_1");
+    PipeFeeder feeder(dir_ + "/data/train", dir_ + "/staged", seed);
+    EXPECT_TRUE(feeder.Prepare().ok());
+    feeder.Start();
+    std::string first = ReadAll(dir_ + "/data/train_0");
+    while (!fs::exists(dir_ + "/data/train_1")) ::usleep(1000);
+    std::string second = ReadAll(dir_ + "/data/train_1");
+    feeder.Stop();
+    return std::make_pair(first, second);
+  };
+  auto [a0, a1] = epochs(7);
+  auto [b0, b1] = epochs(7);
+  EXPECT_EQ(a0, b0);  // the same seed repeats
+  EXPECT_EQ(a1, b1);
+  EXPECT_NE(a0, a1);  // each epoch has its own order
+  std::string sorted0 = a0, sorted1 = a1;
+  std::sort(sorted0.begin(), sorted0.end());
+  std::sort(sorted1.begin(), sorted1.end());
+  EXPECT_EQ(sorted0, sorted1);  // of the same data
 }
 
 TEST_F(PipeFeederTest, StopsPromptlyWhenNobodyReads) {
