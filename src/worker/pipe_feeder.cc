@@ -50,7 +50,6 @@ void PipeFeeder::Stop() {
 void PipeFeeder::Run() {
   for (int epoch = 0; !stopping_; ++epoch) {
     const std::string path = FifoPath(fifo_prefix_, epoch);
-    if (!MakeFifo(path).ok()) return;
     // A non-blocking open for writing fails with ENXIO until a reader opens the pipe:
     // poll for one, so that Stop() is never stuck behind an open nobody completes.
     int fd = -1;
@@ -63,6 +62,9 @@ void PipeFeeder::Run() {
     // Writes block from here on (the reader sets the pace); poll keeps Stop() responsive.
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     bool fed = FeedEpoch(fd, epoch);
+    // The next epoch's pipe exists before this one ends: a reader that opens it right
+    // after reading to the end must find it.
+    if (fed) fed = MakeFifo(FifoPath(fifo_prefix_, epoch + 1)).ok();
     ::close(fd);
     if (!fed) return;
   }

@@ -333,6 +333,31 @@ def test_pipe_mode_streams_each_epoch_through_a_named_pipe(sm, s3, make_client, 
     assert "train:rmse" in {m["MetricName"] for m in job["FinalMetricDataList"]}
 
 
+def test_a_failing_script_reports_its_exit_code_and_last_output(sm, s3, bucket):
+    script = b"print('loading data')\nraise ValueError('column 7 is not numeric')\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("fail.py")
+        info.size = len(script)
+        tar.addfile(info, io.BytesIO(script))
+    s3.put_object(Bucket=bucket, Key="fail/sourcedir.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key="fail/data/x.txt", Body=b"x")
+    name = unique("fails")
+    sm.create_training_job(**job_request(
+        name, PYTORCH, bucket,
+        {"sagemaker_program": json.dumps("fail.py"),
+         "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/fail/sourcedir.tar.gz")},
+        [channel("train", f"s3://{bucket}/fail/data/")]))
+    job = wait_for(sm, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    reason = job["FailureReason"]
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n")
+    assert "ValueError: column 7 is not numeric" in reason
+    assert 'Command "python3 /opt/ml/code/fail.py"' in reason
+    messages = [t["StatusMessage"] for t in job["SecondaryStatusTransitions"]]
+    assert all(messages), job["SecondaryStatusTransitions"]
+
+
 def test_create_rejects_what_nimbus_cannot_run(sm, bucket):
     base = job_request(unique("x"), XGBOOST, bucket, {"num_round": "1"},
                        [channel("train", f"s3://{bucket}/xgb/train/", "text/csv")])

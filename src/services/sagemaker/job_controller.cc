@@ -82,6 +82,11 @@ Status JobController::OnPoll(const Resource&, const control::JobDir&, bool) { re
 
 void JobController::OnFinish(Resource&, const std::string&) {}
 
+std::string JobController::FailureReason(const Resource&, const control::JobDir&,
+                                         const std::string& reason) const {
+  return reason;
+}
+
 bool JobController::ShouldRetry(const Resource&, control::JobState) const { return false; }
 
 Result<std::vector<std::string>> JobController::Pending() {
@@ -289,11 +294,11 @@ Result<std::optional<double>> JobController::Watch(const Resource& job) {
         return Finish(job, kStopped, "MaxRuntimeExceeded", "", reason);
       }
       if (ShouldRetry(job, polled->state)) return Retry(job, reason);
-      std::string failure = reason;
+      std::string failure = FailureReason(job, dir, reason);
       if (polled->state == control::JobState::kFailed &&
           !StartsWith(reason, "MaxRuntimeExceeded") && !StartsWith(reason, "ClientError") &&
           !StartsWith(reason, "AlgorithmError")) {
-        failure = "AlgorithmError: " + reason;
+        failure = "AlgorithmError: " + failure;
       }
       return Finish(job, kFailed, kFailed, failure, reason);
     }

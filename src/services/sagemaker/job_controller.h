@@ -80,6 +80,10 @@ class JobController : public control::Controller {
                          control::JobState state) = 0;
   // Every poll of a launched job (final: the worker is over), after its logs shipped.
   virtual Status OnPoll(const control::Resource& job, const control::JobDir& dir, bool final);
+  // The failure reason of a worker that failed with `reason` (training jobs quote the
+  // user script's last output, as SageMaker's ExecuteUserScriptError does).
+  virtual std::string FailureReason(const control::Resource& job, const control::JobDir& dir,
+                                    const std::string& reason) const;
   // Applied in the transaction that ends the job (record metrics, artifacts, times).
   virtual void OnFinish(control::Resource& job, const std::string& status);
   // Whether an attempt that ended in `state` is run again (RetryStrategy); attempts so far

@@ -227,9 +227,20 @@ Value SecondaryStatusTransitions(const Resource& job) {
     entries.push_back(&entry);
   }
   for (size_t i = 0; i < entries.size(); ++i) {
+    static const std::map<std::string, std::string> kDefaultMessages = {
+        {"Starting", "Starting the training job"},
+        {"Completed", "Training job completed"},
+        {"Stopping", "Stopping the training job"},
+        {"Stopped", "Training job stopped"},
+        {"MaxRuntimeExceeded", "Job stopped because it exceeded its MaxRuntimeInSeconds"}};
+    std::string message = entries[i]->message;
+    if (auto d = kDefaultMessages.find(entries[i]->secondary_status);
+        message.empty() && d != kDefaultMessages.end()) {
+      message = d->second;
+    }
     Value t = Value::Object({{"Status", entries[i]->secondary_status},
                              {"StartTime", Value::Timestamp(entries[i]->at)},
-                             {"StatusMessage", entries[i]->message}});
+                             {"StatusMessage", message}});
     if (i + 1 < entries.size()) {
       t["EndTime"] = Value::Timestamp(entries[i + 1]->at);
     } else if (TrainingJobs::Kind().states.IsTerminal(job.status)) {
@@ -675,6 +686,30 @@ void TrainingJobs::OnFinish(Resource& job, const std::string& status) {
       runtime["model_artifacts"] = *uri;
     }
   }
+}
+
+std::string TrainingJobs::FailureReason(const Resource& job, const control::JobDir& dir,
+                                        const std::string& reason) const {
+  std::string runner = Runtime(job).GetString("runner");
+  if (runner == "builtin" || !StartsWith(reason, "exit code ")) return reason;
+  // As SageMaker's training toolkit reports a script that failed: its exit code, the
+  // tail of its output, and the command.
+  std::vector<std::string> tail;
+  if (auto log = control::ReadWholeFile(dir.LogPath("algo-1")); log.ok()) {
+    for (const std::string& line : Split(*log, '\n')) {
+      size_t tab = line.find('\t');
+      if (!line.empty()) tail.push_back(tab == std::string::npos ? line : line.substr(tab + 1));
+      if (tail.size() > 10) tail.erase(tail.begin());
+    }
+  }
+  std::string message;
+  for (const std::string& line : tail) message += (message.empty() ? "" : "\n") + line;
+  if (message.size() > 800) message = message.substr(message.size() - 800);
+  std::string command = runner == "script"
+                            ? "python3 /opt/ml/code/" + Runtime(job).GetString("program")
+                            : "the ContainerEntrypoint";
+  return "ExecuteUserScriptError:\nExitCode " + reason.substr(std::string("exit code ").size()) +
+         "\nErrorMessage \"" + message + "\"\nCommand \"" + command + "\"";
 }
 
 bool TrainingJobs::ShouldRetry(const Resource& job, control::JobState state) const {

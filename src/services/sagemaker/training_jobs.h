@@ -51,6 +51,8 @@ class TrainingJobs : public JobController {
   Status OnPoll(const control::Resource& job, const control::JobDir& dir, bool final) override;
   void OnFinish(control::Resource& job, const std::string& status) override;
   bool ShouldRetry(const control::Resource& job, control::JobState state) const override;
+  std::string FailureReason(const control::Resource& job, const control::JobDir& dir,
+                            const std::string& reason) const override;
 
  private:
   Result<Value> Create(const Value& input, aws::RequestContext& ctx);
