@@ -24,6 +24,7 @@ BUILD_PACKAGES=(
   libxgboost-dev          # the XGBoost algorithm
   libfaiss-dev libhnswlib-dev    # k-NN: exact and approximate nearest neighbours
   libfasttext-dev         # BlazingText: text classification and Word2Vec
+  python3-sklearn python3-pandas python3-joblib  # what script-mode training jobs import
   python3 python3-botocore  # AWS service models (read at build time)
 )
 # Tests: GoogleTest, clang's libFuzzer, and the real AWS clients.
@@ -32,6 +33,7 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev
   python3-pytest python3-boto3 python3-cbor2 awscli curl s3cmd rclone
   nginx                   # the peer of the S3 benchmark (bench/s3_bench.sh)
+  python3-xgboost fasttext  # reference implementations in the ML quality tests and benchmark
 )
 NODE_PACKAGES=(nodejs npm)
 
