@@ -28,6 +28,23 @@ Status ClientError(std::string message) {
   return Status::Aws("ClientError", 400, std::move(message));
 }
 
+Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what) {
+  if (data.rows > 0 && (data.cols > dim || (!data.sparse && data.cols != dim))) {
+    return ClientError("The " + what + " has " + std::to_string(data.cols) +
+                       " features per record, but feature_dim is " + std::to_string(dim));
+  }
+  return Status::Ok();
+}
+
+Status CheckFinite(const Dataset& data, const std::string& what) {
+  for (float v : data.values) {
+    if (!std::isfinite(v)) {
+      return ClientError("The " + what + " has a value that is not a finite number");
+    }
+  }
+  return Status::Ok();
+}
+
 std::vector<std::string> Channel::Files() const {
   std::vector<std::string> files;
   std::error_code ec;

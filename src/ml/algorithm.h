@@ -37,6 +37,12 @@ using Hyperparameters = std::map<std::string, std::string>;
 // A ClientError status (bad hyperparameter, bad data), worded by the caller.
 Status ClientError(std::string message);
 
+// ClientError unless data's records have `dim` features (sparse ones: at most dim), as
+// feature_dim declares; `what` names the data ("train channel", "request").
+Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what);
+// ClientError when a feature value is NaN or infinite.
+Status CheckFinite(const Dataset& data, const std::string& what);
+
 // Where an algorithm reports the metrics SageMaker's console shows: "train:rmse",
 // "validation:binary_classification_accuracy" … (the names SageMaker documents per
 // algorithm). The `train` worker records them for FinalMetricDataList and CloudWatch.

@@ -44,22 +44,6 @@ std::string Fmt(double v) {
 
 double Uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
-Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what) {
-  if (data.rows > 0 && (data.cols > dim || (!data.sparse && data.cols != dim))) {
-    return ClientError("The " + what + " has " + std::to_string(data.cols) +
-                       " features per record, but feature_dim is " + std::to_string(dim));
-  }
-  return Status::Ok();
-}
-
-Status CheckFinite(const Dataset& data, const std::string& what) {
-  for (float v : data.values) {
-    if (!std::isfinite(v))
-      return ClientError("The " + what + " has a value that is not a finite number");
-  }
-  return Status::Ok();
-}
-
 // Copies records rows[0..m) of data into out (m x dim), zero-filling absent sparse features.
 void Gather(const Dataset& data, const int64_t* rows, int64_t m, int64_t dim, RowMatrix* out) {
   out->setZero(m, dim);

@@ -44,22 +44,6 @@ std::string Fmt(double v) {
   return out.str();
 }
 
-Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what) {
-  if (data.rows > 0 && (data.cols > dim || (!data.sparse && data.cols != dim))) {
-    return ClientError("The " + what + " has " + std::to_string(data.cols) +
-                       " features per record, but feature_dim is " + std::to_string(dim));
-  }
-  return Status::Ok();
-}
-
-Status CheckFinite(const Dataset& data, const std::string& what) {
-  for (float v : data.values) {
-    if (!std::isfinite(v))
-      return ClientError("The " + what + " has a value that is not a finite number");
-  }
-  return Status::Ok();
-}
-
 // Records [begin, begin + m) of data as an m x dim matrix (absent sparse features are zero).
 void Gather(const Dataset& data, int64_t begin, int64_t m, int64_t dim, RowMatrix* out) {
   out->setZero(m, dim);

@@ -56,22 +56,6 @@ std::string Fmt(double v) {
 
 double Uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
-Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what) {
-  if (data.rows > 0 && (data.cols > dim || (!data.sparse && data.cols != dim))) {
-    return ClientError("The " + what + " has " + std::to_string(data.cols) +
-                       " features per record, but feature_dim is " + std::to_string(dim));
-  }
-  return Status::Ok();
-}
-
-Status CheckFinite(const Dataset& data, const std::string& what) {
-  for (float v : data.values) {
-    if (!std::isfinite(v))
-      return ClientError("The " + what + " has a value that is not a finite number");
-  }
-  return Status::Ok();
-}
-
 // Record r of data as dim floats (absent sparse features are zero).
 void GatherRow(const Dataset& data, int64_t r, int64_t dim, float* out) {
   std::fill(out, out + dim, 0.0f);
