@@ -14,12 +14,6 @@ namespace {
 
 using control::Resource;
 
-constexpr const char* kInProgress = "InProgress";
-constexpr const char* kCompleted = "Completed";
-constexpr const char* kFailed = "Failed";
-constexpr const char* kStopping = "Stopping";
-constexpr const char* kStopped = "Stopped";
-
 constexpr const char* kPhaseQueued = "queued";
 constexpr const char* kPhaseRunning = "running";
 constexpr const char* kPhaseDone = "done";
@@ -66,8 +60,8 @@ Result<control::JobDir> JobController::DirOf(const Resource& job) const {
 Status JobController::RequestStop(const std::string& account, const std::string& region,
                                   const std::string& name) {
   NIMBUS_ASSIGN_OR_RETURN(Resource job, deps_.resources->Get(kind_, account, region, name));
-  if (job.status == kStopping) return Status::Ok();
-  control::StatusChange change{kStopping, config_.secondary_statuses ? kStopping : "",
+  if (job.status == kJobStopping) return Status::Ok();
+  control::StatusChange change{kJobStopping, config_.secondary_statuses ? kJobStopping : "",
                                "Stop requested"};
   NIMBUS_ASSIGN_OR_RETURN(job, deps_.resources->Transition(kind_, account, region, name, change));
   Notify(job.arn);
@@ -104,7 +98,7 @@ Result<std::optional<double>> JobController::Reconcile(const std::string& arn) {
   }
   const Resource& job = *found;
   if (kind_.states.IsTerminal(job.status)) return Idle();
-  if (job.status == kStopping) return StopJob(job);
+  if (job.status == kJobStopping) return StopJob(job);
   std::string phase = Runtime(job).GetString("phase");
   if (phase == kPhaseRunning) return Watch(job);
   if (phase == kPhaseQueued) {
@@ -163,7 +157,7 @@ Result<std::optional<double>> JobController::Admit(const Resource& job) {
 Result<std::optional<double>> JobController::StageAndLaunch(const Resource& queued) {
   NIMBUS_ASSIGN_OR_RETURN(control::JobDir dir, DirOf(queued));
   if (!deps_.container_paths) {
-    return Finish(queued, kFailed, kFailed,
+    return Finish(queued, kJobFailed, kJobFailed,
                   "ClientError: jobs need the bubblewrap sandbox (Debian package bubblewrap) to "
                   "show them SageMaker's /opt/ml paths; it is not available",
                   "");
@@ -173,11 +167,11 @@ Result<std::optional<double>> JobController::StageAndLaunch(const Resource& queu
   if (Status staged = Stage(job, dir); !staged.ok()) {
     std::string message = staged.message();
     if (!StartsWith(message, "ClientError")) message = "ClientError: " + message;
-    return Finish(job, kFailed, kFailed, message, "");
+    return Finish(job, kJobFailed, kJobFailed, message, "");
   }
   // A stop may have arrived while the inputs were downloading.
   NIMBUS_ASSIGN_OR_RETURN(Resource current, deps_.resources->GetByArn(kind_, job.arn));
-  if (current.status != kInProgress) return StopJob(current);
+  if (current.status != kJobInProgress) return StopJob(current);
   NIMBUS_ASSIGN_OR_RETURN(control::LaunchRequest request, LaunchRequestFor(current, dir));
   Value runtime = Runtime(current);
   runtime["phase"] = kPhaseRunning;
@@ -188,7 +182,7 @@ Result<std::optional<double>> JobController::StageAndLaunch(const Resource& queu
                           SetRuntime(current, runtime, "Training",
                                      "Training image download completed. Training in progress."));
   if (Status launched = deps_.executor->Launch(request); !launched.ok()) {
-    return Finish(running, kFailed, kFailed,
+    return Finish(running, kJobFailed, kJobFailed,
                   "InternalServerError: cannot start the job: " + launched.message(), "");
   }
   return Again(PollDelay(runtime));
@@ -249,7 +243,7 @@ Result<std::optional<double>> JobController::Watch(const Resource& job) {
   auto polled = deps_.executor->Poll(JobId(job), dir.root());
   if (!polled.ok()) {
     if (polled.status().kind() == ErrorKind::kNotFound) {
-      return Finish(job, kFailed, kFailed,
+      return Finish(job, kJobFailed, kJobFailed,
                     "InternalServerError: the job's worker was never started (the server "
                     "stopped while launching it)",
                     "");
@@ -276,22 +270,22 @@ Result<std::optional<double>> JobController::Watch(const Resource& job) {
       NIMBUS_ASSIGN_OR_RETURN(Resource uploading, SetRuntime(job, Runtime(job), "Uploading",
                                                              "Uploading generated training model"));
       if (Status s = Collect(uploading, dir, polled->state); !s.ok()) {
-        return Finish(uploading, kFailed, kFailed, "ClientError: " + s.message(), "");
+        return Finish(uploading, kJobFailed, kJobFailed, "ClientError: " + s.message(), "");
       }
-      return Finish(uploading, kCompleted, kCompleted, "", "");
+      return Finish(uploading, kJobCompleted, kJobCompleted, "", "");
     }
     case control::JobState::kStopped:
-      if (job.status != kStopping) {
+      if (job.status != kJobStopping) {
         // Stopped without a Stop* request: someone else signalled the worker.
-        return Finish(job, kFailed, kFailed, "InternalServerError: " + reason, reason);
+        return Finish(job, kJobFailed, kJobFailed, "InternalServerError: " + reason, reason);
       }
       (void)Collect(job, dir, polled->state);
-      return Finish(job, kStopped, kStopped, "", reason);
+      return Finish(job, kJobStopped, kJobStopped, "", reason);
     case control::JobState::kFailed:
     case control::JobState::kLost: {
       if (StartsWith(reason, "MaxRuntimeExceeded") && config_.max_runtime_stops) {
         (void)Collect(job, dir, control::JobState::kStopped);
-        return Finish(job, kStopped, "MaxRuntimeExceeded", "", reason);
+        return Finish(job, kJobStopped, "MaxRuntimeExceeded", "", reason);
       }
       if (ShouldRetry(job, polled->state)) return Retry(job, reason);
       std::string failure = FailureReason(job, dir, reason);
@@ -300,7 +294,7 @@ Result<std::optional<double>> JobController::Watch(const Resource& job) {
           !StartsWith(reason, "AlgorithmError")) {
         failure = "AlgorithmError: " + failure;
       }
-      return Finish(job, kFailed, kFailed, failure, reason);
+      return Finish(job, kJobFailed, kJobFailed, failure, reason);
     }
   }
   return Again(1);
@@ -315,7 +309,7 @@ Result<std::optional<double>> JobController::Retry(const Resource& job, const st
       SetRuntime(job, runtime, "Restarting", "Retrying the job after: " + reason.substr(0, 512)));
   NIMBUS_ASSIGN_OR_RETURN(control::LaunchRequest request, LaunchRequestFor(again, dir));
   if (Status launched = deps_.executor->Launch(request); !launched.ok()) {
-    return Finish(again, kFailed, kFailed,
+    return Finish(again, kJobFailed, kJobFailed,
                   "InternalServerError: cannot restart the job: " + launched.message(), reason);
   }
   NIMBUS_RETURN_IF_ERROR(SetRuntime(again, runtime, "Training", "Training restarted").status());
@@ -325,7 +319,7 @@ Result<std::optional<double>> JobController::Retry(const Resource& job, const st
 Result<std::optional<double>> JobController::StopJob(const Resource& job) {
   if (Runtime(job).GetString("phase") != kPhaseRunning) {
     Unschedule(job);
-    return Finish(job, kStopped, kStopped, "", "");
+    return Finish(job, kJobStopped, kJobStopped, "", "");
   }
   NIMBUS_ASSIGN_OR_RETURN(control::JobDir dir, DirOf(job));
   if (!Runtime(job).GetBool("stop_sent")) {
@@ -345,7 +339,7 @@ Result<std::optional<double>> JobController::Finish(const Resource& job, const s
   change.status = status;
   if (config_.secondary_statuses) change.secondary_status = secondary;
   change.message = failure_reason.empty() ? exit_message : failure_reason;
-  if (status == kFailed) change.failure_reason = failure_reason;
+  if (status == kJobFailed) change.failure_reason = failure_reason;
   double now = Now();
   auto finished = deps_.resources->Transition(
       kind_, job.account, job.region, job.name, change, [&](Resource& r) {

@@ -36,6 +36,13 @@
 
 namespace nimbus::services {
 
+// The statuses every SageMaker job kind shares (TrainingJobStatus, ProcessingJobStatus, …).
+inline constexpr const char* kJobInProgress = "InProgress";
+inline constexpr const char* kJobCompleted = "Completed";
+inline constexpr const char* kJobFailed = "Failed";
+inline constexpr const char* kJobStopping = "Stopping";
+inline constexpr const char* kJobStopped = "Stopped";
+
 struct JobControllerConfig {
   std::string controller_kind;   // "sagemaker:ProcessingJob": the ControllerManager's key
   std::string job_dir_kind;      // "processing": <data-dir>/jobs/<job_dir_kind>/<job-id>

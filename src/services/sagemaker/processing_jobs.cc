@@ -12,18 +12,13 @@ namespace {
 
 using control::Resource;
 
-constexpr const char* kInProgress = "InProgress";
-constexpr const char* kCompleted = "Completed";
-constexpr const char* kFailed = "Failed";
-constexpr const char* kStopping = "Stopping";
-constexpr const char* kStopped = "Stopped";
 constexpr std::string_view kProcessingRoot = "/opt/ml/processing/";
 control::ResourceKind MakeKind() {
   control::StateMachine states;
-  states.initial_status = kInProgress;
-  states.transitions = {{kInProgress, {kCompleted, kFailed, kStopping}},
-                        {kStopping, {kStopped, kCompleted, kFailed}}};
-  states.terminal = {kCompleted, kFailed, kStopped};
+  states.initial_status = kJobInProgress;
+  states.transitions = {{kJobInProgress, {kJobCompleted, kJobFailed, kJobStopping}},
+                        {kJobStopping, {kJobStopped, kJobCompleted, kJobFailed}}};
+  states.terminal = {kJobCompleted, kJobFailed, kJobStopped};
   control::ResourceKind kind =
       control::SageMakerKind("ProcessingJob", "processing job", "processing-job", states);
   kind.errors.not_found = {"ValidationException", 400,

@@ -24,23 +24,18 @@ namespace {
 
 using control::Resource;
 
-constexpr const char* kInProgress = "InProgress";
-constexpr const char* kCompleted = "Completed";
-constexpr const char* kFailed = "Failed";
-constexpr const char* kStopping = "Stopping";
-constexpr const char* kStopped = "Stopped";
 constexpr const char* kMetricNamespace = "/aws/sagemaker/TrainingJobs";
 constexpr std::string_view kOptMl = "/opt/ml/";
 constexpr double kCheckpointSyncSeconds = 60;
 
 control::ResourceKind MakeKind() {
   control::StateMachine states;
-  states.initial_status = kInProgress;
+  states.initial_status = kJobInProgress;
   states.initial_secondary_status = "Starting";
   // InProgress -> Stopped: a job that reaches MaxRuntimeInSeconds is stopped, as on AWS.
-  states.transitions = {{kInProgress, {kCompleted, kFailed, kStopping, kStopped}},
-                        {kStopping, {kStopped, kCompleted, kFailed}}};
-  states.terminal = {kCompleted, kFailed, kStopped};
+  states.transitions = {{kJobInProgress, {kJobCompleted, kJobFailed, kJobStopping, kJobStopped}},
+                        {kJobStopping, {kJobStopped, kJobCompleted, kJobFailed}}};
+  states.terminal = {kJobCompleted, kJobFailed, kJobStopped};
   control::ResourceKind kind =
       control::SageMakerKind("TrainingJob", "training job", "training-job", states);
   kind.errors.not_found = {"ValidationException", 400, "Requested resource not found."};
@@ -681,7 +676,7 @@ void TrainingJobs::OnFinish(Resource& job, const std::string& status) {
                                   {"Timestamp", Value::Timestamp(sample.time_ms / 1000.0)}}));
   }
   runtime["final_metrics"] = std::move(metrics);
-  if (status == kCompleted || status == kStopped) {
+  if (status == kJobCompleted || status == kJobStopped) {
     if (auto uri = control::ReadWholeFile(dir->root() + "/model_artifacts"); uri.ok()) {
       runtime["model_artifacts"] = *uri;
     }
