@@ -42,6 +42,9 @@ Status ClientError(std::string message);
 Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what);
 // ClientError when a feature value is NaN or infinite.
 Status CheckFinite(const Dataset& data, const std::string& what);
+// Writes an artifact file <dir>/<name> whole or not at all (temp file, then rename),
+// creating dir.
+Status WriteArtifact(const std::string& dir, const std::string& name, const std::string& bytes);
 
 // Where an algorithm reports the metrics SageMaker's console shows: "train:rmse",
 // "validation:binary_classification_accuracy" … (the names SageMaker documents per

@@ -335,21 +335,6 @@ bool ValidTree(const Tree& tree, int64_t dim) {
   return true;
 }
 
-Status WriteArtifact(const std::string& dir, const std::string& name, const std::string& bytes) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::filesystem::path final_path = std::filesystem::path(dir) / name;
-  const std::filesystem::path temp_path = std::filesystem::path(dir) / ("." + name + ".tmp");
-  {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.good()) return Status::Internal("cannot write " + temp_path.string());
-  }
-  std::filesystem::rename(temp_path, final_path, ec);
-  if (ec) return Status::Internal("cannot write " + final_path.string() + ": " + ec.message());
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<RcfOptions> ParseRcfHyperparameters(const Hyperparameters& hyperparameters) {
