@@ -12,6 +12,7 @@
 
 #include "ml/dataset_readers.h"
 #include "ml/linear/hyperparameters.h"
+#include "ml/linear/linear_learner.h"
 #include "ml/linear/metrics.h"
 #include "ml/linear/parallel.h"
 
@@ -426,30 +427,6 @@ Result<std::unique_ptr<FactorizationMachinesModel>> TrainFactorizationMachines(c
 
 namespace {
 
-Result<std::optional<Dataset>> ReadFmChannel(const TrainingInput& input, const std::string& name,
-                                             int64_t feature_dim) {
-  auto it = input.channels.find(name);
-  if (it == input.channels.end()) return std::optional<Dataset>();
-  const Channel& channel = it->second;
-  NIMBUS_ASSIGN_OR_RETURN(
-      ContentTypeSpec spec,
-      ParseContentType(channel.content_type.empty() ? kProtobuf : channel.content_type));
-  if (spec.type != ContentType::kRecordIOProtobuf && spec.type != ContentType::kCsv) {
-    return ClientError("The " + name + " channel's content type '" + channel.content_type +
-                       "' is not supported by factorization-machines: use " + kProtobuf +
-                       " or text/csv");
-  }
-  if (spec.type == ContentType::kCsv && spec.label_size != 1) {
-    return ClientError("The " + name +
-                       " channel must carry the label in the first CSV column (label_size=1)");
-  }
-  ReadOptions options;
-  options.labeled = true;
-  options.feature_dim = feature_dim;
-  NIMBUS_ASSIGN_OR_RETURN(Dataset data, ReadChannel(channel, kProtobuf, options));
-  return std::optional<Dataset>(std::move(data));
-}
-
 class FactorizationMachinesAlgorithm : public Algorithm {
  public:
   Status Train(const TrainingInput& input) override {
@@ -464,8 +441,10 @@ class FactorizationMachinesAlgorithm : public Algorithm {
     if (!input.channels.count("train")) {
       return ClientError("factorization-machines requires a 'train' channel");
     }
-    NIMBUS_ASSIGN_OR_RETURN(auto train, ReadFmChannel(input, "train", params.feature_dim));
-    NIMBUS_ASSIGN_OR_RETURN(auto test, ReadFmChannel(input, "test", params.feature_dim));
+    NIMBUS_ASSIGN_OR_RETURN(auto train, ReadLabeledChannel(input, "train", params.feature_dim,
+                                                           "factorization-machines"));
+    NIMBUS_ASSIGN_OR_RETURN(
+        auto test, ReadLabeledChannel(input, "test", params.feature_dim, "factorization-machines"));
     FmEnv env;
     env.num_threads = std::max(1, input.num_threads);
     env.log = input.log;

@@ -1020,21 +1020,21 @@ Result<LinearLearnerFit> TrainLinearLearner(const LinearLearnerParams& params, c
 // -----------------------------------------------------------------------------------------
 // The algorithm behind the "linear-learner" image.
 
-namespace {
+constexpr const char* kRecordIOProtobuf = "application/x-recordio-protobuf";
 
-constexpr const char* kProtobuf = "application/x-recordio-protobuf";
-
-Result<std::optional<Dataset>> ReadLinearChannel(const TrainingInput& input,
-                                                 const std::string& name, int64_t feature_dim) {
+Result<std::optional<Dataset>> ReadLabeledChannel(const TrainingInput& input,
+                                                  const std::string& name, int64_t feature_dim,
+                                                  const std::string& algorithm) {
   auto it = input.channels.find(name);
   if (it == input.channels.end()) return std::optional<Dataset>();
   const Channel& channel = it->second;
   NIMBUS_ASSIGN_OR_RETURN(
       ContentTypeSpec spec,
-      ParseContentType(channel.content_type.empty() ? kProtobuf : channel.content_type));
+      ParseContentType(channel.content_type.empty() ? kRecordIOProtobuf : channel.content_type));
   if (spec.type != ContentType::kCsv && spec.type != ContentType::kRecordIOProtobuf) {
     return ClientError("The " + name + " channel's content type '" + channel.content_type +
-                       "' is not supported by linear-learner: use text/csv or " + kProtobuf);
+                       "' is not supported by " + algorithm + ": use " + kRecordIOProtobuf +
+                       " or text/csv");
   }
   if (spec.type == ContentType::kCsv && spec.label_size != 1) {
     return ClientError("The " + name +
@@ -1043,9 +1043,13 @@ Result<std::optional<Dataset>> ReadLinearChannel(const TrainingInput& input,
   ReadOptions options;
   options.labeled = true;
   options.feature_dim = feature_dim;
-  NIMBUS_ASSIGN_OR_RETURN(Dataset data, ReadChannel(channel, kProtobuf, options));
+  NIMBUS_ASSIGN_OR_RETURN(Dataset data, ReadChannel(channel, kRecordIOProtobuf, options));
   return std::optional<Dataset>(std::move(data));
 }
+
+namespace {
+
+constexpr const char* kProtobuf = "application/x-recordio-protobuf";
 
 class LinearLearnerAlgorithm : public Algorithm {
  public:
@@ -1061,10 +1065,13 @@ class LinearLearnerAlgorithm : public Algorithm {
     if (!input.channels.count("train")) {
       return ClientError("linear-learner requires a 'train' channel");
     }
-    NIMBUS_ASSIGN_OR_RETURN(auto train, ReadLinearChannel(input, "train", params.feature_dim));
-    NIMBUS_ASSIGN_OR_RETURN(auto validation,
-                            ReadLinearChannel(input, "validation", params.feature_dim));
-    NIMBUS_ASSIGN_OR_RETURN(auto test, ReadLinearChannel(input, "test", params.feature_dim));
+    NIMBUS_ASSIGN_OR_RETURN(
+        auto train, ReadLabeledChannel(input, "train", params.feature_dim, "linear-learner"));
+    NIMBUS_ASSIGN_OR_RETURN(
+        auto validation,
+        ReadLabeledChannel(input, "validation", params.feature_dim, "linear-learner"));
+    NIMBUS_ASSIGN_OR_RETURN(
+        auto test, ReadLabeledChannel(input, "test", params.feature_dim, "linear-learner"));
     LinearLearnerEnv env;
     env.num_threads = std::max(1, input.num_threads);
     env.log = input.log;

@@ -50,6 +50,13 @@ namespace nimbus::ml {
 // Registers "linear-learner" (image repository "linear-learner").
 void RegisterLinearLearnerAlgorithm();
 
+// The labeled data of channel `name` (nullopt when the job has no such channel), in
+// RecordIO-protobuf (the default) or CSV with the label first — what Linear Learner and
+// Factorization Machines both read. ClientError naming `algorithm` for another type.
+Result<std::optional<Dataset>> ReadLabeledChannel(const TrainingInput& input,
+                                                  const std::string& name, int64_t feature_dim,
+                                                  const std::string& algorithm);
+
 // The hyperparameters after validation; nullopt members are "auto".
 struct LinearLearnerParams {
   PredictorType predictor_type = PredictorType::kRegressor;
