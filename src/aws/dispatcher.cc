@@ -97,7 +97,7 @@ Dispatcher::Dispatcher(const model::ModelRegistry& models, const ServiceRegistry
 
 http::Response Dispatcher::Handle(http::Request& request) {
   Call call;
-  call.request_id = NewUuid();
+  call.request_id = NewRequestId();
   call.start = clock_.Now();
   Result<Value> output = Run(call, request);
 

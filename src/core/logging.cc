@@ -1,16 +1,38 @@
 #include "core/logging.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <string>
 
 #include "core/clock.h"
 #include "core/json.h"
 
 namespace nimbus {
 namespace {
+constexpr size_t kFlushBytes = 16 * 1024;
+constexpr double kFlushSeconds = 0.1;
+
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<bool> g_buffering{false};
 std::mutex g_mu;
+std::string g_buffer;     // GUARDED_BY(g_mu): lines not yet written
+double g_last_write = 0;  // GUARDED_BY(g_mu): steady seconds
+
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// REQUIRES: g_mu held.
+void WriteLocked(double now) {
+  if (!g_buffer.empty()) {
+    std::fwrite(g_buffer.data(), 1, g_buffer.size(), stderr);
+    std::fflush(stderr);
+    g_buffer.clear();
+  }
+  g_last_write = now;
+}
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -28,6 +50,16 @@ const char* LevelName(LogLevel level) {
 }  // namespace
 
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
+
+void SetLogBuffering(bool on) {
+  if (!on) FlushLogs();
+  g_buffering = on;
+}
+
+void FlushLogs() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  WriteLocked(SteadySeconds());
+}
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
 void Log(LogLevel level, std::string_view event,
@@ -39,9 +71,13 @@ void Log(LogLevel level, std::string_view event,
   for (const auto& [k, v] : fields) line[k] = v;
   std::string text = ToJson(line);
   text.push_back('\n');
+  const double now = SteadySeconds();
   std::lock_guard<std::mutex> lock(g_mu);
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
+  g_buffer += text;
+  if (!g_buffering || level >= LogLevel::kWarn || g_buffer.size() >= kFlushBytes ||
+      now - g_last_write >= kFlushSeconds) {
+    WriteLocked(now);
+  }
 }
 
 }  // namespace nimbus

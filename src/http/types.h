@@ -7,6 +7,7 @@
 // Thread-safety: a Request/Response belongs to the one thread handling it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -78,6 +79,8 @@ struct Request {
   std::optional<uint64_t> content_length;  // absent for Transfer-Encoding: chunked
   BodyReader* body = nullptr;              // never null when handed to a Handler
   std::string remote_address;
+  // When the request's header had been read (a handler's latency is measured from here).
+  std::chrono::steady_clock::time_point received{};
 
   // The query parameters in order, percent-decoded ('+' stays '+', as AWS signs it).
   std::vector<std::pair<std::string, std::string>> QueryParams() const;

@@ -100,6 +100,19 @@ TEST(ValueTest, JsonRoundTripKeepsStructure) {
   EXPECT_FALSE(ParseJson("{bad").ok());
 }
 
+TEST(JsonTest, AppendJsonStringEscapesAsJsonAndPython) {
+  std::string out;
+  AppendJsonString(out, "a\"b\\c\n\x01 \xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9\xf0\x9f\x98\x80\"");
+  auto parsed = ParseJson(out);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->AsString(), "a\"b\\c\n\x01 \xc3\xa9\xf0\x9f\x98\x80");
+  out.clear();
+  // json.dumps("é😀\x7f") and an invalid byte, which becomes U+FFFD.
+  AppendJsonString(out, "\xc3\xa9\xf0\x9f\x98\x80\x7f\xff", /*ascii_only=*/true);
+  EXPECT_EQ(out, "\"\\u00e9\\ud83d\\ude00\\u007f\\ufffd\"");
+}
+
 TEST(ValueTest, BlobsRenderAsBase64InJson) {
   Value v = Value::Object({{"b", Value::Blob("hi")}});
   EXPECT_EQ(ToJson(v), R"({"b":"aGk="})");
