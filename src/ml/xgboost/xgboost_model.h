@@ -6,8 +6,16 @@
 //   {"predicted_label": k}       multi:softmax
 // The objective and class count are read from the booster's own configuration.
 //
+// Prediction runs on one thread: model servers answer concurrent requests with a pool of
+// loaded models. A gbtree model is predicted by a TreeEnsemble (tree_ensemble.h), which costs
+// the tree traversal only, once the loader has checked that it reads the model exactly
+// (same predictions as libxgboost on rows at the model's split points); other models (dart,
+// gblinear, categorical splits ...) and batches the ensemble refuses (infinite values ...)
+// go through XGBoosterPredict with nthread=1, as SageMaker's container sets it per worker.
+// Either way the records are the same.
+//
 // Thread-safety: a loaded model belongs to one thread at a time (XGBoosterPredict keeps
-// per-booster state).
+// per-booster state, and the ensemble's output buffer is reused).
 #pragma once
 
 #include <memory>
