@@ -5,8 +5,10 @@
 
 #include "app/config.h"
 #include "app/serve.h"
+#include "worker/serve_kind.h"
 #include "worker/supervisor.h"
 #include "worker/train_kind.h"
+#include "worker/transform_kind.h"
 
 namespace {
 
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
   }
   if (command == "worker") {
     nimbus::worker::RegisterTrainWorkerKind();
+    nimbus::worker::RegisterServeWorkerKind();
+    nimbus::worker::RegisterTransformWorkerKind();
     return nimbus::worker::WorkerMain(args);
   }
   std::fprintf(stderr, "nimbus: unknown command '%s'\n%s", command.c_str(), kUsage);

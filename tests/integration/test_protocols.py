@@ -156,10 +156,10 @@ def test_constraint_violations_name_member_and_constraint(make_client):
 
 def test_unimplemented_operation_is_a_clean_501(make_client):
     with pytest.raises(ClientError) as e:
-        make_client("sagemaker").list_endpoints()
+        make_client("sagemaker").list_hyper_parameter_tuning_jobs()
     assert error_code(e) == "NotImplemented"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "ListEndpoints" in e.value.response["Error"]["Message"]
+    assert "ListHyperParameterTuningJobs" in e.value.response["Error"]["Message"]
 
 
 def test_unknown_operation_names_the_operation(server):

@@ -120,6 +120,13 @@ WireError MapError(const Status& status, ErrorFamily family) {
 http::Response SerializeError(const model::ServiceModel* service, Protocol protocol,
                               const Status& status, std::string_view request_id) {
   WireError e = MapError(status, FamilyOf(protocol));
+  // JSON services that name their validation error ValidationError (sagemaker-runtime)
+  // rather than ValidationException get it under their own name.
+  if (status.kind() == ErrorKind::kValidation && status.code().empty() && service &&
+      e.code == "ValidationException" && service->FindShape("ValidationException") == nullptr &&
+      service->FindShape("ValidationError") != nullptr) {
+    e.code = "ValidationError";
+  }
   if (e.http_status >= 500) {
     Log(LogLevel::kError, "aws_error",
         {{"service", service ? service->name : ""},

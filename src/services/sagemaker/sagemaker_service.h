@@ -3,9 +3,11 @@
 // data in and out of jobs) and telemetry/ (job logs in CloudWatch Logs, job utilization in
 // CloudWatch metrics).
 //
-// Implemented so far: processing jobs and training jobs (built-in algorithms and script
-// mode), both run as workers in the SageMaker container layout, and SageMaker-style tagging
-// (AddTags/ListTags/DeleteTags) of every SageMaker resource kind.
+// Implemented so far: processing, training and batch transform jobs (built-in algorithms
+// and script mode), all run as workers in the SageMaker container layout; models, endpoint
+// configs and real-time endpoints with their data plane (the `sagemaker-runtime` service:
+// InvokeEndpoint, InvokeEndpointAsync), data capture and autoscaling of variants; and
+// SageMaker-style tagging (AddTags/ListTags/DeleteTags) of every SageMaker resource kind.
 //
 // Ownership: SageMakerService holds its controllers; the dependencies it is given must
 // outlive it. Register() also registers the controllers with the ControllerManager, which
@@ -22,6 +24,7 @@
 #include "control/controller.h"
 #include "control/executor.h"
 #include "control/resource_store.h"
+#include "control/scalable.h"
 #include "control/scheduler.h"
 #include "objects/object_store.h"
 #include "telemetry/log_store.h"
@@ -44,10 +47,23 @@ struct SageMakerDeps {
   bool container_paths = true;
   // How long a stopped job's payload gets between SIGTERM and SIGKILL.
   double stop_grace_seconds = 30;
+  // Admits endpoint instances (model servers), apart from the jobs' scheduler: serving
+  // instances are long-lived and mostly idle, so hosting gets its own capacity. nullptr:
+  // instances are not admitted against any capacity.
+  control::Scheduler* hosting_scheduler = nullptr;
+  // Where SageMaker registers its endpoint variants for Application Auto Scaling; may be
+  // null.
+  control::ScalableResourceRegistry* scalable = nullptr;
+  // How often captured request/response records are written to S3.
+  double capture_flush_seconds = 1;
 };
 
+class EndpointRuntime;
+class Endpoints;
+class Models;
 class ProcessingJobs;
 class TrainingJobs;
+class TransformJobs;
 
 class SageMakerService {
  public:
@@ -60,6 +76,10 @@ class SageMakerService {
   SageMakerDeps deps_;
   std::unique_ptr<ProcessingJobs> processing_;
   std::unique_ptr<TrainingJobs> training_;
+  std::unique_ptr<Models> models_;
+  std::unique_ptr<TransformJobs> transforms_;
+  std::unique_ptr<Endpoints> endpoints_;
+  std::unique_ptr<EndpointRuntime> runtime_;
 };
 
 }  // namespace nimbus::services
