@@ -48,6 +48,16 @@ Status Apply(ServeConfig& config, const std::string& name, const std::string& va
   } else if (name == "sandbox") {
     if (value != "auto" && value != "on" && value != "off") return bad("must be auto, on or off");
     config.sandbox = value;
+  } else if (name == "autoscaling-period" || name == "autoscaling-window" ||
+             name == "autoscaling-scale-out-datapoints" ||
+             name == "autoscaling-scale-in-datapoints") {
+    auto n = ParseInt(value);
+    if (!n || *n < 1 || *n > 86400) return bad("must be a whole number from 1 to 86400");
+    const int v = static_cast<int>(*n);
+    if (name == "autoscaling-period") config.autoscaling_period_seconds = v;
+    if (name == "autoscaling-window") config.autoscaling_window_seconds = v;
+    if (name == "autoscaling-scale-out-datapoints") config.autoscaling_scale_out_datapoints = v;
+    if (name == "autoscaling-scale-in-datapoints") config.autoscaling_scale_in_datapoints = v;
   } else {
     return Status::Validation("unknown flag --" + name);
   }
@@ -75,6 +85,10 @@ Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const
       {"capacity-memory-mib", "NIMBUS_CAPACITY_MEMORY_MIB"},
       {"capacity-gpus", "NIMBUS_CAPACITY_GPUS"},
       {"sandbox", "NIMBUS_SANDBOX"},
+      {"autoscaling-period", "NIMBUS_AUTOSCALING_PERIOD"},
+      {"autoscaling-window", "NIMBUS_AUTOSCALING_WINDOW"},
+      {"autoscaling-scale-out-datapoints", "NIMBUS_AUTOSCALING_SCALE_OUT_DATAPOINTS"},
+      {"autoscaling-scale-in-datapoints", "NIMBUS_AUTOSCALING_SCALE_IN_DATAPOINTS"},
   };
   for (const auto& [flag, var] : kEnv) {
     std::string v = env(var);
@@ -103,9 +117,14 @@ std::string ServeUsage() {
          "                    [--account-id ID] [--log-level debug|info|warn|error]\n"
          "                    [--capacity-vcpus N] [--capacity-memory-mib N]\n"
          "                    [--capacity-gpus N] [--sandbox auto|on|off]\n"
+         "                    [--autoscaling-period S] [--autoscaling-window S]\n"
+         "                    [--autoscaling-scale-out-datapoints N]\n"
+         "                    [--autoscaling-scale-in-datapoints N]\n"
          "Each flag may also be set with NIMBUS_HOST, NIMBUS_PORT, NIMBUS_DATA,\n"
          "NIMBUS_REGION, NIMBUS_ACCOUNT_ID, NIMBUS_LOG_LEVEL, NIMBUS_CAPACITY_VCPUS,\n"
-         "NIMBUS_CAPACITY_MEMORY_MIB, NIMBUS_CAPACITY_GPUS, NIMBUS_SANDBOX.\n";
+         "NIMBUS_CAPACITY_MEMORY_MIB, NIMBUS_CAPACITY_GPUS, NIMBUS_SANDBOX,\n"
+         "NIMBUS_AUTOSCALING_PERIOD, NIMBUS_AUTOSCALING_WINDOW,\n"
+         "NIMBUS_AUTOSCALING_SCALE_OUT_DATAPOINTS, NIMBUS_AUTOSCALING_SCALE_IN_DATAPOINTS.\n";
 }
 
 }  // namespace nimbus::app

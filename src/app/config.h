@@ -13,8 +13,14 @@
 //   --capacity-memory-mib  NIMBUS_CAPACITY_MEMORY_MIB  this machine's memory
 //   --capacity-gpus        NIMBUS_CAPACITY_GPUS        this machine's NVIDIA GPUs
 //   --sandbox              NIMBUS_SANDBOX    auto (auto|on|off: jobs under bubblewrap)
+//   --autoscaling-period   NIMBUS_AUTOSCALING_PERIOD   10 (seconds between evaluations)
+//   --autoscaling-window   NIMBUS_AUTOSCALING_WINDOW   60 (seconds of metric per datapoint)
+//   --autoscaling-scale-out-datapoints  NIMBUS_AUTOSCALING_SCALE_OUT_DATAPOINTS  3
+//   --autoscaling-scale-in-datapoints   NIMBUS_AUTOSCALING_SCALE_IN_DATAPOINTS   15
 // The capacity is what the scheduler admits jobs against (instance types map to vCPUs,
-// memory and GPUs); 0 means "detect".
+// memory and GPUs); 0 means "detect". The autoscaling settings time Application Auto
+// Scaling's engine (services/autoscaling/scaling_engine.h): AWS evaluates every minute on
+// one-minute datapoints, 3 above the target to scale out and 15 below it to scale in.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +44,10 @@ struct ServeConfig {
   int64_t capacity_memory_mib = 0;
   int capacity_gpus = -1;  // -1: detect (0 is a real answer: no GPUs)
   std::string sandbox = "auto";
+  int autoscaling_period_seconds = 10;
+  int autoscaling_window_seconds = 60;
+  int autoscaling_scale_out_datapoints = 3;
+  int autoscaling_scale_in_datapoints = 15;
 };
 
 // Reads a variable; returns "" when unset. Passed in so tests need no real environment.
