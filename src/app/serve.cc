@@ -13,6 +13,7 @@
 #include "control/controller.h"
 #include "control/local_executor.h"
 #include "control/resource_store.h"
+#include "control/scalable.h"
 #include "control/scheduler.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -20,6 +21,7 @@
 #include "http/server.h"
 #include "iam/iam_store.h"
 #include "objects/local_object_store.h"
+#include "services/autoscaling/autoscaling_service.h"
 #include "services/cloudwatch/cloudwatch_service.h"
 #include "services/iam/iam_service.h"
 #include "services/logs/logs_service.h"
@@ -133,6 +135,10 @@ int RunServe(const ServeConfig& config) {
   if (config.capacity_memory_mib > 0) capacity.memory_mib = config.capacity_memory_mib;
   if (config.capacity_gpus >= 0) capacity.gpus = config.capacity_gpus;
   control::Scheduler scheduler(capacity);
+  // Endpoint instances are admitted apart from jobs: model servers are long-lived and
+  // mostly idle, so hosting may use four times the vCPUs and twice the memory.
+  control::Scheduler hosting_scheduler(
+      control::Resources{capacity.vcpus * 4, capacity.memory_mib * 2, capacity.gpus});
   control::LocalExecutorOptions executor_options;
   executor_options.use_sandbox =
       config.sandbox == "on"    ? control::LocalExecutorOptions::Sandbox::kOn
@@ -142,6 +148,7 @@ int RunServe(const ServeConfig& config) {
   control::ControllerManagerOptions controller_options;
   controller_options.threads = 4;
   control::ControllerManager controllers(controller_options);
+  control::ScalableResourceRegistry scalable;
   services::SageMakerDeps sagemaker_deps;
   sagemaker_deps.resources = resources->get();
   sagemaker_deps.controllers = &controllers;
@@ -152,8 +159,27 @@ int RunServe(const ServeConfig& config) {
   sagemaker_deps.metrics = metrics->get();
   sagemaker_deps.data_dir = config.data_dir;
   sagemaker_deps.container_paths = executor.sandboxed();
+  sagemaker_deps.hosting_scheduler = &hosting_scheduler;
+  sagemaker_deps.scalable = &scalable;
   services::SageMakerService sagemaker(sagemaker_deps);
   sagemaker.Register(services);
+  // Application Auto Scaling over the providers in `scalable` (SageMaker variants, custom
+  // resources); its engine runs every --autoscaling-period seconds (AWS: every minute).
+  services::autoscaling::ScalingEngineOptions autoscaling_options;
+  autoscaling_options.window_seconds = config.autoscaling_window_seconds;
+  autoscaling_options.scale_out_datapoints = config.autoscaling_scale_out_datapoints;
+  autoscaling_options.scale_in_datapoints = config.autoscaling_scale_in_datapoints;
+  auto autoscaling = services::AutoScalingService::Open(
+      **db, scalable, **metrics, SystemClock::Instance(), autoscaling_options);
+  if (!autoscaling.ok()) return fail("autoscaling", autoscaling.status());
+  (*autoscaling)->Register(services);
+  controllers.Every("autoscaling", config.autoscaling_period_seconds,
+                    [&autoscaling] { return (*autoscaling)->engine().RunOnce(); });
+  SetLogBuffering(true);
+  controllers.Every("log_flush", 0.1, [] {
+    FlushLogs();
+    return Status::Ok();
+  });
   controllers.Every("logs_retention", 60, [&logs] {
     return (*logs)
         ->ExpireRetention(static_cast<int64_t>(SystemClock::Instance().Now() * 1000))
@@ -180,6 +206,9 @@ int RunServe(const ServeConfig& config) {
   http::ServerOptions server_options;
   server_options.host = config.host;
   server_options.port = config.port;
+  // I/O threads only move bytes (handlers run on the worker pool); every thread hand-off
+  // costs a wake-up, so small machines do best with one.
+  server_options.io_threads = static_cast<size_t>(std::max(1, capacity.vcpus / 4));
   // GET /metrics (Prometheus) answers unsigned requests only, so that a signed S3
   // request for a bucket named "metrics" still reaches S3.
   telemetry::ServerMetrics server_metrics;
@@ -211,6 +240,7 @@ int RunServe(const ServeConfig& config) {
        {"data_dir", config.data_dir},
        {"region", config.region},
        {"version", kVersion}});
+  FlushLogs();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
@@ -218,6 +248,7 @@ int RunServe(const ServeConfig& config) {
   server.Stop();
   controllers.Stop();
   Log(LogLevel::kInfo, "stopped");
+  FlushLogs();
   return 0;
 }
 
