@@ -34,6 +34,7 @@ TEST_PACKAGES=(
   python3-pytest python3-boto3 python3-cbor2 awscli curl s3cmd rclone
   nginx                   # the peer of the S3 benchmark (bench/s3_bench.sh)
   python3-xgboost fasttext  # reference implementations in the ML quality tests and benchmark
+  wrk gunicorn python3-flask  # load generator and peer stack of bench/serving_bench.py
 )
 NODE_PACKAGES=(nodejs npm)
 
