@@ -123,8 +123,12 @@ def make_config(sm, model, variants=(("AllTraffic", 1, 1.0),), **extra):
 
 
 def wait_in_service(sm, name, timeout=120):
-    sm.get_waiter("endpoint_in_service").wait(
-        EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+    except WaiterError:
+        d = sm.describe_endpoint(EndpointName=name)
+        raise AssertionError(f"{name} is {d['EndpointStatus']}: {d.get('FailureReason')}")
     return sm.describe_endpoint(EndpointName=name)
 
 
@@ -638,3 +642,58 @@ def test_serverless_variant_serves_and_reports_its_config(sm, runtime, trained):
     r = runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body="0.5,-0.25")
     assert abs(parse_predictions(r["Body"].read())[0] - reference(trained, [(0.5, -0.25)])[0]) < 1e-4
     delete_endpoint(sm, name)
+
+
+def test_endpoints_keep_serving_across_a_server_crash(tmp_path, trained, s3, bucket):
+    """kill -9 the server: its model servers keep running, and the restarted server
+    re-attaches them (same processes, no relaunch) and routes to them again."""
+    import boto3
+    from botocore.config import Config
+    from conftest import ROOT_KEY, ROOT_SECRET, Server
+
+    env = {"NIMBUS_ROOT_ACCESS_KEY_ID": ROOT_KEY, "NIMBUS_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET}
+
+    def client(server, service):
+        return boto3.client(service, endpoint_url=server.endpoint, region_name=REGION,
+                            aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_SECRET,
+                            config=Config(retries={"max_attempts": 1}))
+
+    archive = s3.get_object(Bucket=trained["model_data"][5:].split("/", 1)[0],
+                            Key=trained["model_data"][5:].split("/", 1)[1])["Body"].read()
+    server = Server(tmp_path / "data", env)
+    try:
+        own_s3, sm = client(server, "s3"), client(server, "sagemaker")
+        own_s3.create_bucket(Bucket="models")
+        own_s3.put_object(Bucket="models", Key="xgb/model.tar.gz", Body=archive)
+        sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": XGBOOST, "ModelDataUrl": "s3://models/xgb/model.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
+            "InstanceType": INSTANCE}])
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        wait_in_service(sm, "e")
+        before = client(server, "sagemaker-runtime").invoke_endpoint(
+            EndpointName="e", ContentType="text/csv", Body="0.5,-0.25")["Body"].read()
+        [instance] = instance_dirs(server)
+        pids = model_server_pids(instance)
+        assert pids
+        server.stop(signal.SIGKILL)
+
+        server = Server(tmp_path / "data", env)
+        runtime, sm = client(server, "sagemaker-runtime"), client(server, "sagemaker")
+        deadline = time.time() + 30
+        while True:
+            try:
+                after = runtime.invoke_endpoint(EndpointName="e", ContentType="text/csv",
+                                                Body="0.5,-0.25")["Body"].read()
+                break
+            except ClientError:
+                assert time.time() < deadline
+                time.sleep(0.2)
+        assert after == before
+        assert model_server_pids(instance) == pids
+        assert sm.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"
+        delete_endpoint(sm, "e")
+        assert not os.path.exists(instance)
+    finally:
+        server.stop()

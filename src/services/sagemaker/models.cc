@@ -5,6 +5,7 @@
 #include "control/job_dir.h"
 #include "core/strings.h"
 #include "ml/algorithm.h"
+#include "ml/builtin/builtin_algorithms.h"
 #include "objects/archive.h"
 #include "objects/transfer.h"
 #include "services/sagemaker/sagemaker_common.h"
@@ -128,6 +129,8 @@ std::vector<Value> Models::Containers(const Resource& model) {
 }
 
 void Models::Register(aws::ServiceRegistry& registry) {
+  // Images are told apart by the algorithms they name.
+  ml::RegisterBuiltinAlgorithms();
   deps_.resources->RegisterKind(Kind());
   auto bind = [this](auto method) {
     return [this, method](const Value& in, aws::RequestContext& ctx) {
