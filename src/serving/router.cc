@@ -25,43 +25,6 @@ double Dice(uint64_t n) {
 
 }  // namespace
 
-void Instance::Enter() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (max_concurrency_ <= 0 || (active_ < max_concurrency_ && waiters_.empty())) {
-    ++active_;
-    return;
-  }
-  Waiter waiter;
-  waiters_.push_back(&waiter);
-  waiter.ready.wait(lock, [&waiter] { return waiter.admitted; });
-}
-
-void Instance::Leave() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!waiters_.empty() && (max_concurrency_ <= 0 || active_ <= max_concurrency_)) {
-    // The slot passes straight to the oldest waiter.
-    Waiter* next = waiters_.front();
-    waiters_.pop_front();
-    next->admitted = true;
-    next->ready.notify_one();
-    return;
-  }
-  --active_;
-}
-
-void Instance::set_max_concurrency(int n) {
-  std::lock_guard<std::mutex> lock(mu_);
-  max_concurrency_ = n;
-  // A raised limit admits waiters at once.
-  while (!waiters_.empty() && (n <= 0 || active_ < n)) {
-    Waiter* next = waiters_.front();
-    waiters_.pop_front();
-    next->admitted = true;
-    next->ready.notify_one();
-    ++active_;
-  }
-}
-
 void Router::Set(const std::string& key, std::shared_ptr<const EndpointRoute> route) {
   std::lock_guard<std::mutex> lock(mu_);
   routes_[key] = std::move(route);
@@ -149,14 +112,10 @@ Result<RoutedResponse> Router::Invoke(const EndpointRoute& route, std::string_vi
     headers.emplace_back(kCustomAttributesHeader, invocation.custom_attributes);
   }
   instance->outstanding.fetch_add(1, std::memory_order_relaxed);
-  // Waiting for the instance's capacity counts as model time, as a request queued inside a
-  // SageMaker container does.
   const auto start = std::chrono::steady_clock::now();
-  instance->Enter();
   Result<HttpMessage> response =
       instance->pool.Call("POST", "/invocations", headers, invocation.body, timeout_seconds);
   const auto end = std::chrono::steady_clock::now();
-  instance->Leave();
   instance->outstanding.fetch_sub(1, std::memory_order_relaxed);
   if (!response.ok()) return response.status();
   RoutedResponse out;

@@ -14,8 +14,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,38 +27,17 @@
 
 namespace nimbus::serving {
 
-// One model-server process of a variant.
-//
-// At most max_concurrency requests are sent to it at once (what it can compute at once:
-// its model threads); the others wait here, first come first served. Waiting in the
-// router rather than in the model server keeps the number of runnable threads on the
-// machine small, which is what keeps the tail latency near the mean under load.
-class Instance {
- public:
-  Instance(std::string id, std::string socket_path, int max_concurrency = 0)
-      : id(std::move(id)), pool(std::move(socket_path)), max_concurrency_(max_concurrency) {}
-
+// One model-server process of a variant. Requests are not held back here: the model
+// server queues what it cannot compute at once (first come, first served), which measured
+// faster than admitting a fixed number at a time from the router.
+struct Instance {
+  Instance(std::string id, std::string socket_path)
+      : id(std::move(id)), pool(std::move(socket_path)) {}
   const std::string id;  // the worker's job id
   ConnectionPool pool;
-  std::atomic<int> outstanding{0};  // sent or waiting to be sent
+  std::atomic<int> outstanding{0};
   // Ready and passing /ping; only instances in rotation get requests.
   std::atomic<bool> in_rotation{false};
-
-  // Waits for a slot (FIFO); the slot is given back by Leave(). No limit when
-  // max_concurrency is 0.
-  void Enter();
-  void Leave();
-  void set_max_concurrency(int n);
-
- private:
-  struct Waiter {
-    std::condition_variable ready;
-    bool admitted = false;
-  };
-  std::mutex mu_;
-  int max_concurrency_;          // GUARDED_BY(mu_)
-  int active_ = 0;               // GUARDED_BY(mu_)
-  std::deque<Waiter*> waiters_;  // GUARDED_BY(mu_), oldest first
 };
 
 struct VariantRoute {
@@ -79,8 +56,7 @@ struct RoutedResponse {
   std::string variant;
   std::string instance;
   HttpMessage response;
-  // From asking for a slot of the instance to the full response.
-  double model_seconds = 0;
+  double model_seconds = 0;  // from sending the request to the full response
 };
 
 class Router {

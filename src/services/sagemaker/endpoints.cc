@@ -533,15 +533,11 @@ Result<std::optional<double>> Endpoints::Reconcile(const std::string& arn) {
 }
 
 std::shared_ptr<serving::Instance> Endpoints::LiveInstance(const std::string& id,
-                                                           const std::string& job_dir,
-                                                           const std::string& instance_type) {
-  const control::InstanceType* type = control::FindInstanceType(instance_type);
+                                                           const std::string& job_dir) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = instances_[id];
   if (!slot) {
-    // As many requests at once as the model server has model threads (its vCPUs).
-    slot = std::make_shared<serving::Instance>(id, job_dir + "/" + serving::kModelServerSocket,
-                                               type ? 2 * std::max(1, type->vcpus) : 0);
+    slot = std::make_shared<serving::Instance>(id, job_dir + "/" + serving::kModelServerSocket);
   }
   return slot;
 }
@@ -655,7 +651,7 @@ std::string Endpoints::Step(const Resource& endpoint, Value& instance, bool* cha
       }
     }
     Result<control::JobStatus> status = deps_.executor->Poll(id, dir->root());
-    std::shared_ptr<serving::Instance> live = LiveInstance(id, dir->root(), type);
+    std::shared_ptr<serving::Instance> live = LiveInstance(id, dir->root());
     if (!status.ok() && status.status().kind() != ErrorKind::kNotFound) {
       // Unreadable for now (a status file being replaced): look again next time.
       return state;
@@ -685,7 +681,7 @@ std::string Endpoints::Step(const Resource& endpoint, Value& instance, bool* cha
   }
 
   if (state == "draining") {
-    std::shared_ptr<serving::Instance> live = LiveInstance(id, dir->root(), type);
+    std::shared_ptr<serving::Instance> live = LiveInstance(id, dir->root());
     live->in_rotation = false;
     const double since = Num(instance, "draining_since", Now());
     const double waited = Now() - since;
@@ -742,8 +738,7 @@ void Endpoints::Publish(const Resource& endpoint, const Value& runtime) {
       }
       auto dir = control::JobDir::ForJob(deps_.data_dir, "endpoint", instance.GetString("id"));
       if (dir.ok()) {
-        v.instances.push_back(LiveInstance(instance.GetString("id"), dir->root(),
-                                           instance.GetString("instance_type")));
+        v.instances.push_back(LiveInstance(instance.GetString("id"), dir->root()));
       }
     }
     route->variants.push_back(std::move(v));

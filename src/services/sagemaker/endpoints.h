@@ -109,8 +109,8 @@ class Endpoints : public control::Controller, public control::ScalableResourcePr
   std::string Step(const control::Resource& endpoint, Value& instance, bool* changed);
   void Publish(const control::Resource& endpoint, const Value& runtime);
   void ShipLogs(const control::Resource& endpoint, const Value& instance);
-  std::shared_ptr<serving::Instance> LiveInstance(const std::string& id, const std::string& job_dir,
-                                                  const std::string& instance_type);
+  std::shared_ptr<serving::Instance> LiveInstance(const std::string& id,
+                                                  const std::string& job_dir);
   void DropInstance(const std::string& id);
   Status ParseVariantRef(const control::ScalableResourceRef& ref, std::string* endpoint,
                          std::string* variant) const;

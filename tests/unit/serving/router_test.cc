@@ -5,10 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -152,37 +150,6 @@ TEST_F(RouterTest, PicksTheInstanceWithFewestOutstandingRequests) {
   // Ties rotate with the start position.
   EXPECT_EQ(Router::PickInstance(variant, 0)->id, "a");
   EXPECT_EQ(Router::PickInstance(variant, 2)->id, "c");
-}
-
-TEST_F(RouterTest, AnInstanceAdmitsUpToItsLimitAndThenFirstComeFirstServed) {
-  Instance instance("a", "unused", 2);
-  instance.Enter();
-  instance.Enter();
-  std::mutex mu;
-  std::vector<int> order;
-  std::vector<std::thread> waiting;
-  for (int i = 0; i < 3; ++i) {
-    waiting.emplace_back([&, i] {
-      instance.Enter();
-      std::lock_guard<std::mutex> lock(mu);
-      order.push_back(i);
-    });
-    // Each waiter queues before the next one starts.
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_TRUE(order.empty());
-  }
-  instance.Leave();
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(order, std::vector<int>({0}));
-  }
-  instance.set_max_concurrency(4);  // a raised limit admits the rest at once
-  for (auto& t : waiting) t.join();
-  EXPECT_EQ(order, std::vector<int>({0, 1, 2}));
 }
 
 TEST_F(RouterTest, InvokesTargetVariantsAndReportsModelErrorsAsAnswers) {
