@@ -1,6 +1,7 @@
 #include "core/logging.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -65,12 +66,37 @@ bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load
 void Log(LogLevel level, std::string_view event,
          std::initializer_list<std::pair<const char*, Value>> fields) {
   if (!LogEnabled(level)) return;
-  Value line = Value::Object({{"ts", FormatIso8601(SystemClock::Instance().Now())},
-                              {"level", LevelName(level)},
-                              {"event", std::string(event)}});
-  for (const auto& [k, v] : fields) line[k] = v;
-  std::string text = ToJson(line);
-  text.push_back('\n');
+  // Written directly rather than through a Value tree: a server logs every request.
+  std::string text;
+  text.reserve(256);
+  text += "{\"ts\":";
+  AppendJsonString(text, FormatIso8601(SystemClock::Instance().Now()));
+  text += ",\"level\":\"";
+  text += LevelName(level);
+  text += "\",\"event\":";
+  AppendJsonString(text, event);
+  for (const auto& [key, value] : fields) {
+    text += ',';
+    AppendJsonString(text, key);
+    text += ':';
+    switch (value.type()) {
+      case Value::Type::kString:
+        AppendJsonString(text, value.AsString());
+        break;
+      case Value::Type::kInt: {
+        char digits[24];
+        auto end = std::to_chars(digits, digits + sizeof(digits), value.AsInt()).ptr;
+        text.append(digits, end);
+        break;
+      }
+      case Value::Type::kBool:
+        text += value.AsBool() ? "true" : "false";
+        break;
+      default:
+        text += ToJson(value);
+    }
+  }
+  text += "}\n";
   const double now = SteadySeconds();
   std::lock_guard<std::mutex> lock(g_mu);
   g_buffer += text;

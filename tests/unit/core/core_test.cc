@@ -1,9 +1,16 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
 #include "core/compression.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/logging.h"
 #include "core/result.h"
 #include "core/strings.h"
 #include "core/value.h"
@@ -111,6 +118,65 @@ TEST(JsonTest, AppendJsonStringEscapesAsJsonAndPython) {
   // json.dumps("é😀\x7f") and an invalid byte, which becomes U+FFFD.
   AppendJsonString(out, "\xc3\xa9\xf0\x9f\x98\x80\x7f\xff", /*ascii_only=*/true);
   EXPECT_EQ(out, "\"\\u00e9\\ud83d\\ude00\\u007f\\ufffd\"");
+}
+
+// Runs fn with stderr redirected to a file; returns what was written.
+std::string CaptureStderr(const std::function<void()>& fn) {
+  std::fflush(stderr);
+  char path[] = "/tmp/nimbus-log-XXXXXX";
+  const int fd = mkstemp(path);
+  const int saved = dup(2);
+  dup2(fd, 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string out;
+  char buf[4096];
+  lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  unlink(path);
+  return out;
+}
+
+TEST(LogTest, WritesOneJsonObjectPerLineWithTheFields) {
+  std::string text = CaptureStderr([] {
+    Log(LogLevel::kWarn, "thing",
+        {{"name", "a\"b"}, {"n", 42}, {"ok", true}, {"x", 2.5}, {"none", Value()}});
+  });
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  auto line = ParseJson(text);
+  ASSERT_TRUE(line.ok()) << text;
+  EXPECT_EQ(line->GetString("level"), "warn");
+  EXPECT_EQ(line->GetString("event"), "thing");
+  EXPECT_FALSE(line->GetString("ts").empty());
+  EXPECT_EQ(line->GetString("name"), "a\"b");
+  EXPECT_EQ(line->GetInt("n"), 42);
+  EXPECT_TRUE(line->GetBool("ok"));
+  EXPECT_EQ(line->Find("x")->AsDouble(), 2.5);
+  EXPECT_TRUE(line->Find("none")->is_null());
+}
+
+TEST(LogTest, BufferedInfoLinesWaitUntilAWarningOrAFlush) {
+  std::string buffered, with_warning, flushed;
+  with_warning = CaptureStderr([&] {
+    SetLogBuffering(true);
+    FlushLogs();  // the last write is now: lines within 100 ms wait
+    buffered = CaptureStderr([] { Log(LogLevel::kInfo, "quiet"); });
+    Log(LogLevel::kWarn, "loud");
+  });
+  flushed = CaptureStderr([] {
+    FlushLogs();
+    Log(LogLevel::kInfo, "later");
+    SetLogBuffering(false);
+  });
+  EXPECT_EQ(buffered, "");
+  const size_t quiet = with_warning.find("quiet");
+  ASSERT_NE(quiet, std::string::npos) << with_warning;
+  EXPECT_LT(quiet, with_warning.find("loud"));
+  EXPECT_NE(flushed.find("later"), std::string::npos);
 }
 
 TEST(ValueTest, BlobsRenderAsBase64InJson) {
