@@ -8,6 +8,7 @@
 // Thread-safety: a Status is an immutable value; copies may be used from any thread.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,8 @@ enum class ErrorKind {
   kThrottling,
   kInternal,  // a bug or an environment failure: logged, serialized as 500
 };
+
+class Value;  // core/value.h
 
 class [[nodiscard]] Status {
  public:
@@ -74,11 +77,21 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   std::string ToString() const;
 
+  // Members the error carries besides its message, as the service's error shape defines
+  // them (sagemaker-runtime's ModelError: OriginalStatusCode, OriginalMessage,
+  // LogStreamArn): a map Value that JSON error bodies include; null when none.
+  const std::shared_ptr<const Value>& details() const { return details_; }
+  Status WithDetails(std::shared_ptr<const Value> details) && {
+    details_ = std::move(details);
+    return std::move(*this);
+  }
+
  private:
   ErrorKind kind_ = ErrorKind::kOk;
   std::string code_;
   int http_status_ = 0;
   std::string message_;
+  std::shared_ptr<const Value> details_;
 };
 
 std::string_view ErrorKindName(ErrorKind kind);

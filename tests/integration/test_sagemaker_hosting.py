@@ -212,6 +212,9 @@ def test_bad_requests_get_sagemakers_errors_and_the_endpoint_stays_up(runtime, s
     assert error_code(e) == "ModelError"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert "Received client error (400)" in str(e.value)
+    assert e.value.response["OriginalStatusCode"] == 400
+    assert "abc" in e.value.response["OriginalMessage"]
+    assert e.value.response["LogStreamArn"].endswith(f"log-group:/aws/sagemaker/Endpoints/{endpoint['name']}")
     with pytest.raises(ClientError) as e:
         runtime.invoke_endpoint(EndpointName=endpoint["name"], ContentType="image/png",
                                 Body=b"\x89PNG")

@@ -140,6 +140,9 @@ http::Response SerializeError(const model::ServiceModel* service, Protocol proto
   r.status = e.http_status;
   r.headers.Set("x-amzn-RequestId", std::string(request_id));
   Value body = Value::Object({{"__type", e.code}, {"message", status.message()}});
+  if (status.details() && status.details()->is_map()) {
+    for (const auto& [name, value] : status.details()->map()) body[name] = value;
+  }
   switch (protocol) {
     case Protocol::kJson:
       r.headers.Set("Content-Type", JsonContentType(service));

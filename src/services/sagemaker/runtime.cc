@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "control/resource_kind.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/logging.h"
@@ -142,10 +143,17 @@ Result<Value> EndpointRuntime::Invoke(const Value& in, aws::RequestContext& ctx)
   }
   if (response.status >= 400) {
     const char* side = response.status >= 500 ? "server" : "client";
+    const std::string log_stream_arn = "arn:" + control::PartitionForRegion(ctx.region) +
+                                       ":logs:" + ctx.region + ":" + ctx.account_id +
+                                       ":log-group:/aws/sagemaker/Endpoints/" + name;
     return Status::Aws("ModelError", 424,
                        std::string("Received ") + side + " error (" +
                            std::to_string(response.status) + ") from primary with message \"" +
-                           response.body + "\". " + LogsLink(ctx.region, ctx.account_id, name));
+                           response.body + "\". " + LogsLink(ctx.region, ctx.account_id, name))
+        .WithDetails(std::make_shared<const Value>(
+            Value::Object({{"OriginalStatusCode", int64_t{response.status}},
+                           {"OriginalMessage", response.body},
+                           {"LogStreamArn", log_stream_arn}})));
   }
   Value out =
       Value::Object({{"Body", Value::Blob(std::move(routed->response.body))},

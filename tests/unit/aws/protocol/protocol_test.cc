@@ -2,6 +2,7 @@
 // embedded models and the bytes real clients send.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 #include "aws/protocol/bindings.h"
@@ -418,6 +419,23 @@ TEST(ErrorTest, MapsEveryKindPerFamily) {
       MapError(Status(ErrorKind::kNotFound, "NoSuchBucket", 0, "x"), ErrorFamily::kRestXml);
   EXPECT_EQ(code_only.code, "NoSuchBucket");
   EXPECT_EQ(code_only.http_status, 404);
+}
+
+TEST(ErrorTest, JsonBodiesCarryTheErrorsOwnMembersAndTheServicesValidationCode) {
+  const model::ServiceModel* runtime = Models().Find("sagemaker-runtime");
+  Status model_error = Status::Aws("ModelError", 424, "Received client error (400)")
+                           .WithDetails(std::make_shared<const Value>(Value::Object(
+                               {{"OriginalStatusCode", 400}, {"OriginalMessage", "bad row"}})));
+  http::Response r = SerializeError(runtime, Protocol::kRestJson, model_error, "r1");
+  EXPECT_EQ(r.status, 424);
+  EXPECT_EQ(*ParseJson(r.body), Value::Object({{"__type", "ModelError"},
+                                               {"message", "Received client error (400)"},
+                                               {"OriginalStatusCode", 400},
+                                               {"OriginalMessage", "bad row"}}));
+  // sagemaker-runtime models ValidationError, not ValidationException.
+  http::Response invalid =
+      SerializeError(runtime, Protocol::kRestJson, Status::Validation("too long"), "r2");
+  EXPECT_EQ(invalid.headers.Get("x-amzn-ErrorType"), "ValidationError");
 }
 
 TEST(ErrorTest, SerializesPerProtocol) {
