@@ -7,17 +7,6 @@
 #include "serving/unix_http.h"
 
 namespace nimbus::worker {
-namespace {
-
-int Failed(const WorkerContext& ctx, const std::string& message) {
-  std::fprintf(stderr, "%s\n", message.c_str());
-  std::fflush(stderr);
-  WriteFailure(ctx.job_dir, message);
-  return 1;
-}
-
-}  // namespace
-
 int RunServeKind(const WorkerContext& ctx) {
   std::vector<serving::ContainerSpec> containers;
   if (const Value* list = ctx.spec.Find("containers"); list && list->is_list()) {
@@ -26,9 +15,9 @@ int RunServeKind(const WorkerContext& ctx) {
   const int threads = static_cast<int>(std::max<int64_t>(1, ctx.spec.GetInt("threads", 1)));
   // Relative paths: the payload runs in its job directory, inside or outside the sandbox.
   auto handler = serving::MakeHandler(containers, "containers");
-  if (!handler.ok()) return Failed(ctx, "Failed to load the model: " + handler.status().message());
+  if (!handler.ok()) return FailJob(ctx, "Failed to load the model: " + handler.status().message());
   auto listen_fd = serving::UnixListen(serving::kModelServerSocket);
-  if (!listen_fd.ok()) return Failed(ctx, listen_fd.status().message());
+  if (!listen_fd.ok()) return FailJob(ctx, listen_fd.status().message());
   std::printf("Model server ready: %zu container(s), %d thread(s)\n", containers.size(), threads);
   std::fflush(stdout);
   serving::InferenceHandler& model = **handler;

@@ -33,13 +33,6 @@ class FileMetricsReporter : public ml::MetricsReporter {
   std::string job_dir_;
 };
 
-int Failed(const WorkerContext& ctx, const std::string& message) {
-  std::fprintf(stderr, "%s\n", message.c_str());
-  std::fflush(stderr);
-  WriteFailure(ctx.job_dir, message);
-  return 1;
-}
-
 }  // namespace
 
 int RunTrainKind(const WorkerContext& ctx) {
@@ -47,7 +40,7 @@ int RunTrainKind(const WorkerContext& ctx) {
   std::string name = ctx.spec.GetString("algorithm");
   const ml::AlgorithmInfo* info = ml::FindAlgorithm(name);
   if (info == nullptr)
-    return Failed(ctx, "AlgorithmError: unknown built-in algorithm '" + name + "'");
+    return FailJob(ctx, "AlgorithmError: unknown built-in algorithm '" + name + "'");
 
   ml::TrainingInput input;
   auto hyperparameters = control::ReadJsonFile(ctx.job_dir.HyperparametersPath());
@@ -85,7 +78,7 @@ int RunTrainKind(const WorkerContext& ctx) {
   Status trained = algorithm->Train(input);
   if (!trained.ok()) {
     const bool client = trained.code() == "ClientError";
-    return Failed(ctx, (client ? "ClientError: " : "AlgorithmError: ") + trained.message());
+    return FailJob(ctx, (client ? "ClientError: " : "AlgorithmError: ") + trained.message());
   }
   return 0;
 }

@@ -17,13 +17,6 @@ namespace {
 // framework first), as SageMaker waits for a container to become healthy.
 constexpr double kPingTimeoutSeconds = 300;
 
-int Failed(const WorkerContext& ctx, const std::string& message) {
-  std::fprintf(stderr, "%s\n", message.c_str());
-  std::fflush(stderr);
-  WriteFailure(ctx.job_dir, message);
-  return 1;
-}
-
 // SageMaker's data-log lines carry their own UTC timestamp: "2024-05-01T10:00:00.123:[sagemaker
 // logs]: …".
 void PrintLine(const std::string& line) {
@@ -52,20 +45,20 @@ int RunTransformKind(const WorkerContext& ctx) {
   static const Value kEmpty = Value::MakeMap();
   const Value* request = ctx.spec.Find("request");
   auto settings = serving::TransformSettingsFromRequest(request ? *request : kEmpty, concurrency);
-  if (!settings.ok()) return Failed(ctx, "ClientError: " + settings.status().message());
+  if (!settings.ok()) return FailJob(ctx, "ClientError: " + settings.status().message());
 
   PrintLine("Loading the model (" + std::to_string(containers.size()) + " container" +
             (containers.size() == 1 ? "" : "s") + ")");
   auto handler = serving::MakeHandler(containers, "containers");
   if (!handler.ok()) {
-    return Failed(ctx, "ClientError: Cannot load the model: " + handler.status().message());
+    return FailJob(ctx, "ClientError: Cannot load the model: " + handler.status().message());
   }
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(kPingTimeoutSeconds * 1000));
   while (!(*handler)->Ping()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      return Failed(ctx, "AlgorithmError: The model did not pass the ping health check within " +
-                             std::to_string(static_cast<int>(kPingTimeoutSeconds)) + " seconds");
+      return FailJob(ctx, "AlgorithmError: The model did not pass the ping health check within " +
+                              std::to_string(static_cast<int>(kPingTimeoutSeconds)) + " seconds");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -87,9 +80,9 @@ int RunTransformKind(const WorkerContext& ctx) {
     // The transformer words the failures a user causes itself; anything else (a file that
     // cannot be read or written) is reported as the algorithm's.
     if (message.rfind("ClientError", 0) == 0 || message.rfind("AlgorithmError", 0) == 0) {
-      return Failed(ctx, message);
+      return FailJob(ctx, message);
     }
-    return Failed(ctx, "AlgorithmError: " + message);
+    return FailJob(ctx, "AlgorithmError: " + message);
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "worker/worker_kind.h"
 
+#include <cstdio>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +45,13 @@ std::vector<std::string> WorkerKindNames() {
 void WriteFailure(const control::JobDir& dir, std::string_view message) {
   (void)control::MakeDirs(dir.OutputDir());
   (void)control::WriteFileAtomic(dir.FailurePath(), message);
+}
+
+int FailJob(const WorkerContext& ctx, std::string_view message) {
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+  std::fflush(stderr);
+  WriteFailure(ctx.job_dir, message);
+  return 1;
 }
 
 }  // namespace nimbus::worker

@@ -47,5 +47,8 @@ void RegisterBuiltinWorkerKinds();
 // Writes message to <job_dir>/output/failure (the SageMaker failure contract); used by
 // kinds when they fail for a reason the user should see.
 void WriteFailure(const control::JobDir& dir, std::string_view message);
+// Ends a kind's function with a failure the user should see: the message goes to the
+// job's log (stderr) and to output/failure; returns the exit code 1.
+int FailJob(const WorkerContext& ctx, std::string_view message);
 
 }  // namespace nimbus::worker
