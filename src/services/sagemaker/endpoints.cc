@@ -63,10 +63,6 @@ control::ResourceKind MakeKind() {
   return kind;
 }
 
-Status Invalid(std::string message) {
-  return Status::Aws("ValidationException", 400, std::move(message));
-}
-
 double Num(const Value& v, std::string_view key, double fallback) {
   const Value* m = v.is_map() ? v.Find(key) : nullptr;
   return m && m->is_number() ? m->AsDouble() : fallback;

@@ -41,6 +41,23 @@ JobController::JobController(const SageMakerDeps& deps, const control::ResourceK
   deps_.resources->RegisterKind(kind_);
 }
 
+control::ResourceKind SageMakerJobKind(std::string kind, std::string display_name,
+                                       std::string arn_resource_type) {
+  control::StateMachine states;
+  states.initial_status = kJobInProgress;
+  states.transitions = {{kJobInProgress, {kJobCompleted, kJobFailed, kJobStopping}},
+                        {kJobStopping, {kJobStopped, kJobCompleted, kJobFailed}}};
+  states.terminal = {kJobCompleted, kJobFailed, kJobStopped};
+  control::ResourceKind out = control::SageMakerKind(std::move(kind), std::move(display_name),
+                                                     std::move(arn_resource_type), states);
+  out.errors.not_found = {"ValidationException", 400,
+                          "Could not find requested job with name {name}"};
+  out.errors.in_use = {"ResourceInUse", 400,
+                       "Job name must be unique within an AWS account and region, and a job "
+                       "with this name already exists ({arn})"};
+  return out;
+}
+
 const Value& JobController::Runtime(const Resource& job) {
   static const Value kEmpty = Value::MakeMap();
   const Value* runtime = job.body.Find("_runtime");

@@ -43,6 +43,12 @@ inline constexpr const char* kJobFailed = "Failed";
 inline constexpr const char* kJobStopping = "Stopping";
 inline constexpr const char* kJobStopped = "Stopped";
 
+// The resource kind of a SageMaker job without secondary statuses (processing and
+// transform jobs): InProgress -> Completed | Failed | Stopping -> Stopped, with the wording
+// SageMaker uses for those jobs' not-found and name-in-use errors.
+control::ResourceKind SageMakerJobKind(std::string kind, std::string display_name,
+                                       std::string arn_resource_type);
+
 struct JobControllerConfig {
   std::string controller_kind;   // "sagemaker:ProcessingJob": the ControllerManager's key
   std::string job_dir_kind;      // "processing": <data-dir>/jobs/<job_dir_kind>/<job-id>

@@ -27,10 +27,6 @@ control::ResourceKind MakeKind() {
   return kind;
 }
 
-Status Invalid(std::string message) {
-  return Status::Aws("ValidationException", 400, std::move(message));
-}
-
 std::string EnvironmentValue(const Value& container, std::string_view name) {
   return Member(container, "Environment").GetString(name);
 }

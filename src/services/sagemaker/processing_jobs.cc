@@ -13,26 +13,6 @@ namespace {
 using control::Resource;
 
 constexpr std::string_view kProcessingRoot = "/opt/ml/processing/";
-control::ResourceKind MakeKind() {
-  control::StateMachine states;
-  states.initial_status = kJobInProgress;
-  states.transitions = {{kJobInProgress, {kJobCompleted, kJobFailed, kJobStopping}},
-                        {kJobStopping, {kJobStopped, kJobCompleted, kJobFailed}}};
-  states.terminal = {kJobCompleted, kJobFailed, kJobStopped};
-  control::ResourceKind kind =
-      control::SageMakerKind("ProcessingJob", "processing job", "processing-job", states);
-  kind.errors.not_found = {"ValidationException", 400,
-                           "Could not find requested job with name {name}"};
-  kind.errors.in_use = {"ResourceInUse", 400,
-                        "Job name must be unique within an AWS account and region, and a job "
-                        "with this name already exists ({arn})"};
-  return kind;
-}
-
-Status Invalid(std::string message) {
-  return Status::Aws("ValidationException", 400, std::move(message));
-}
-
 // A LocalPath under /opt/ml/processing/, as the path relative to the job directory
 // (which the sandbox shows at /opt/ml).
 Result<std::string> JobRelativePath(std::string_view what, const std::string& local_path) {
@@ -129,7 +109,8 @@ Value Summary(const Resource& job) {
 }  // namespace
 
 const control::ResourceKind& ProcessingJobs::Kind() {
-  static const control::ResourceKind kind = MakeKind();
+  static const control::ResourceKind kind =
+      SageMakerJobKind("ProcessingJob", "processing job", "processing-job");
   return kind;
 }
 

@@ -16,6 +16,10 @@ Value PublicBody(const Value& body) {
   return out;
 }
 
+Status Invalid(std::string message) {
+  return Status::Aws("ValidationException", 400, std::move(message));
+}
+
 Result<control::Tags> ParseTags(const Value& input) {
   const Value* tags = input.Find("Tags");
   if (tags == nullptr) return control::Tags{};

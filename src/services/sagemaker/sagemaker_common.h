@@ -4,6 +4,7 @@
 // Thread-safety: free functions without state.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "control/resource_store.h"
@@ -17,6 +18,9 @@ const Value& Member(const Value& value, std::string_view key);
 
 // A stored body as the API shows it: without the controller's "_runtime" record.
 Value PublicBody(const Value& body);
+
+// SageMaker's error for a request it refuses: ValidationException (400) with message.
+Status Invalid(std::string message);
 
 // The request's Tags ([{Key, Value}]); none when absent.
 Result<control::Tags> ParseTags(const Value& input);

@@ -45,10 +45,6 @@ control::ResourceKind MakeKind() {
   return kind;
 }
 
-Status Invalid(std::string message) {
-  return Status::Aws("ValidationException", 400, std::move(message));
-}
-
 const Value& Hyperparameters(const Resource& job) { return Member(job.body, "HyperParameters"); }
 
 // A path under /opt/ml/, as the path relative to the job directory (which the sandbox

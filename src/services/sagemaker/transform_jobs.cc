@@ -22,26 +22,6 @@ constexpr const char* kOutputDir = "output/data";
 // What Stage() learned for LaunchRequestFor(): containers, files, network.
 constexpr const char* kStagedFile = "transform.json";
 
-control::ResourceKind MakeKind() {
-  control::StateMachine states;
-  states.initial_status = kJobInProgress;
-  states.transitions = {{kJobInProgress, {kJobCompleted, kJobFailed, kJobStopping}},
-                        {kJobStopping, {kJobStopped, kJobCompleted, kJobFailed}}};
-  states.terminal = {kJobCompleted, kJobFailed, kJobStopped};
-  control::ResourceKind kind =
-      control::SageMakerKind("TransformJob", "transform job", "transform-job", states);
-  kind.errors.not_found = {"ValidationException", 400,
-                           "Could not find requested job with name {name}"};
-  kind.errors.in_use = {"ResourceInUse", 400,
-                        "Job name must be unique within an AWS account and region, and a job "
-                        "with this name already exists ({arn})"};
-  return kind;
-}
-
-Status Invalid(std::string message) {
-  return Status::Aws("ValidationException", 400, std::move(message));
-}
-
 const Value& S3Source(const Value& body) {
   return Member(Member(Member(body, "TransformInput"), "DataSource"), "S3DataSource");
 }
@@ -94,7 +74,8 @@ Value Summary(const Resource& job) {
 }  // namespace
 
 const control::ResourceKind& TransformJobs::Kind() {
-  static const control::ResourceKind kind = MakeKind();
+  static const control::ResourceKind kind =
+      SageMakerJobKind("TransformJob", "transform job", "transform-job");
   return kind;
 }
 
