@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <filesystem>
+#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "core/clock.h"
 #include "store/database.h"
@@ -16,6 +18,7 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr size_t kMaxIdleReaders = 8;
+constexpr size_t kMaxStatements = 128;  // cached prepared statements per connection
 
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -27,7 +30,11 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
 class Connection {
  public:
   explicit Connection(sqlite3* db) : db_(db) {}
-  ~Connection() { sqlite3_close_v2(db_); }
+  ~Connection() {
+    statements_.clear();
+    lru_.clear();  // finalizes every cached statement before the close
+    sqlite3_close_v2(db_);
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -126,19 +133,26 @@ class Connection {
   }
 
   Status Run(std::string_view sql, const Params& params, Rows* rows) {
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-    if (rc != SQLITE_OK) return SqliteError(db_, rc, "cannot prepare statement");
-    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
+    NIMBUS_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    // Reset even on failure, so that the cached statement holds no lock or half-done step.
+    struct Reset {
+      sqlite3_stmt* stmt;
+      ~Reset() {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+      }
+    } reset{stmt};
     if (static_cast<size_t>(sqlite3_bind_parameter_count(stmt)) != params.size()) {
       return Status::Internal("statement takes " +
                               std::to_string(sqlite3_bind_parameter_count(stmt)) +
                               " parameters, got " + std::to_string(params.size()));
     }
     NIMBUS_RETURN_IF_ERROR(Bind(stmt, params));
-    const int columns = sqlite3_column_count(stmt);
+    int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       if (!rows) continue;
+      // Counted per row: a step may recompile the statement after a schema change.
+      const int columns = sqlite3_column_count(stmt);
       Row row;
       for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = Cell(stmt, c);
       rows->push_back(std::move(row));
@@ -147,7 +161,48 @@ class Connection {
     return Status::Ok();
   }
 
+  // The compiled form of sql, from the cache when this connection has run it before:
+  // parsing and planning cost more than running most of the small statements the
+  // services issue. The least recently used statement is dropped beyond kMaxStatements.
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    if (auto it = statements_.find(sql); it != statements_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return SqliteError(db_, rc, "cannot prepare statement");
+    }
+    if (stmt == nullptr) return Status::Internal("empty SQL statement");
+    if (lru_.size() >= kMaxStatements) {
+      statements_.erase(lru_.back().sql);
+      lru_.pop_back();
+    }
+    lru_.push_front(CachedStatement{std::string(sql), stmt});
+    statements_.emplace(lru_.front().sql, lru_.begin());
+    return stmt;
+  }
+
+  struct CachedStatement {
+    CachedStatement(std::string text, sqlite3_stmt* s) : sql(std::move(text)), stmt(s) {}
+    ~CachedStatement() { sqlite3_finalize(stmt); }
+    CachedStatement(CachedStatement&& o) noexcept : sql(std::move(o.sql)), stmt(o.stmt) {
+      o.stmt = nullptr;
+    }
+    CachedStatement(const CachedStatement&) = delete;
+    CachedStatement& operator=(const CachedStatement&) = delete;
+    CachedStatement& operator=(CachedStatement&&) = delete;
+    std::string sql;
+    sqlite3_stmt* stmt;
+  };
+
   sqlite3* db_;
+  // Most recently used first; statements_ indexes it by SQL text (keys view lru_'s sql).
+  std::list<CachedStatement> lru_;
+  std::unordered_map<std::string_view, std::list<CachedStatement>::iterator> statements_;
 };
 
 // The statements of one transaction, on the writer connection.
@@ -198,12 +253,12 @@ class SqliteDatabase : public Database {
       return writer_->Script("RELEASE " + name);
     }
     std::lock_guard<std::mutex> lock(write_mu_);
-    NIMBUS_RETURN_IF_ERROR(writer_->Script("BEGIN IMMEDIATE"));
+    NIMBUS_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE", {}).status());
     owner_.store(std::this_thread::get_id());
     Status status = fn(session);
-    if (status.ok()) status = writer_->Script("COMMIT");
+    if (status.ok()) status = writer_->Exec("COMMIT", {}).status();
     owner_.store(std::thread::id());
-    if (!status.ok()) (void)writer_->Script("ROLLBACK");
+    if (!status.ok()) (void)writer_->Exec("ROLLBACK", {});
     return status;
   }
 

@@ -130,6 +130,66 @@ TEST_F(DatabaseTest, NestedTransactionFailureUndoesOnlyInnerWrites) {
   EXPECT_EQ((*rows)[0]["a"].AsInt(), 1);
 }
 
+TEST_F(DatabaseTest, RepeatedStatementsRebindEveryRun) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").ok());
+  for (int64_t i = 0; i < 50; ++i) {
+    ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (?, ?)", {i, "v" + std::to_string(i)}).ok());
+  }
+  for (int64_t i = 0; i < 50; ++i) {
+    auto rows = db->Query("SELECT v FROM t WHERE k = ?", {i});
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0]["v"].AsString(), "v" + std::to_string(i));
+  }
+}
+
+TEST_F(DatabaseTest, FailedStatementCanRunAgain) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (?)", {int64_t{1}}).ok());
+  EXPECT_EQ(db->Exec("INSERT INTO t VALUES (?)", {int64_t{1}}).status().kind(),
+            ErrorKind::kConflict);
+  EXPECT_TRUE(db->Exec("INSERT INTO t VALUES (?)", {int64_t{2}}).ok());
+  auto rows = db->Query("SELECT COUNT(*) AS n FROM t");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0]["n"].AsInt(), 2);
+}
+
+TEST_F(DatabaseTest, ManyDistinctStatementsAndSchemaChangesStayCorrect) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (1)").ok());
+  // More distinct statements than any connection keeps compiled.
+  for (int i = 0; i < 400; ++i) {
+    auto rows = db->Query("SELECT a + " + std::to_string(i) + " AS x FROM t");
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ((*rows)[0]["x"].AsInt(), 1 + i);
+  }
+  // A statement compiled before the table changed sees the new table.
+  ASSERT_TRUE(db->Query("SELECT * FROM t").ok());
+  ASSERT_TRUE(db->Exec("DROP TABLE t").ok());
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER, b TEXT)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (7, 'seven')").ok());
+  auto rows = db->Query("SELECT * FROM t");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0]["b"].AsString(), "seven");
+}
+
+TEST_F(DatabaseTest, ReadsSeeCommitsMadeAfterTheSameStatementRanBefore) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  for (int64_t i = 1; i <= 5; ++i) {
+    auto rows = db->Query("SELECT COUNT(*) AS n FROM t");
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ((*rows)[0]["n"].AsInt(), i - 1);  // no reader stays on an old snapshot
+    ASSERT_TRUE(db->WithTransaction([&](Session& s) {
+                    return s.Exec("INSERT INTO t VALUES (?)", {i}).status();
+                  }).ok());
+  }
+}
+
 TEST_F(DatabaseTest, MigrationsApplyOnceAcrossRestarts) {
   {
     auto db = OpenDb();
