@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -74,6 +75,13 @@ constexpr uint64_t kDrainLimit = 1024 * 1024;
 constexpr double kLingerSeconds = 2;
 constexpr size_t kLingerChunk = 64 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+// After answering, a worker waits this long for the client's next request on the same
+// connection and handles it itself: a busy keep-alive client then costs one thread wake-up
+// per request instead of three (I/O thread, worker, I/O thread again).
+constexpr int kKeepWorkerMs = 2;
+// A file body up to this size is read and sent with its header in one write by the worker
+// instead of with sendfile(2) through the I/O thread.
+constexpr uint64_t kInlineFileBytes = 64 * 1024;
 
 // The server whose I/O or worker thread this is; lets Stop() know it must not block.
 thread_local const void* tls_server = nullptr;
@@ -138,6 +146,16 @@ class ServerCore {
   const Handler& handler() const { return handler_; }
   WorkerPool& pool() { return pool_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  // A worker may wait for a connection's next request only while fewer than half the
+  // handler threads do, so that requests arriving elsewhere always find a thread.
+  bool TryKeepWorker() {
+    size_t n = kept_workers_.load(std::memory_order_relaxed);
+    while (n < max_kept_workers_) {
+      if (kept_workers_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  void ReleaseKeptWorker() { kept_workers_.fetch_sub(1, std::memory_order_relaxed); }
   // Returns false once the server is stopping: the connection must then be dropped.
   bool Register(const std::shared_ptr<Connection>& conn);
   void Unregister(Connection* conn);
@@ -158,6 +176,8 @@ class ServerCore {
   WorkerPool pool_;
   std::atomic<uint16_t> port_{0};
   std::atomic<bool> stopping_{false};  // written under mu_
+  const size_t max_kept_workers_;
+  std::atomic<size_t> kept_workers_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -214,11 +234,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Worker side.
   void Process();
+  bool HandleRequest();
+  bool SendNow();
+  enum class Next { kNone, kReady, kFailed };
+  Next NextRequest();
+  bool Continue(bool keep_alive);
   Response RunHandler(Request& req);
   bool FinishBody();
   bool BodyDone() const;
   Status BodyFailed(const error_code& ec);
-  void Respond(Response& resp, bool is_head, unsigned version, bool keep_alive);
+  bool Respond(Response& resp, bool is_head, unsigned version, bool keep_alive);
   bool StreamBody(Response& resp, std::string header, bool chunked, bool keep_alive);
   bool SendFileBody(FileBody file, std::string header, bool keep_alive);
   template <typename StartOp>
@@ -546,6 +571,14 @@ void Connection::Complete(error_code ec, size_t bytes) {
 
 void Connection::Process() {
   tls_server = core_;
+  while (HandleRequest()) {
+  }
+}
+
+// Handles the request parser_ holds and responds. Returns true when the connection's next
+// request has been parsed on this thread, to be handled at once; otherwise the strand has
+// the connection again.
+bool Connection::HandleRequest() {
   auto& msg = parser_->get();
   Request req;
   req.received = std::chrono::steady_clock::now();
@@ -581,7 +614,75 @@ void Connection::Process() {
 
   bool keep_alive = msg.keep_alive();
   if (!FinishBody()) keep_alive = false;
-  Respond(resp, msg.method() == bhttp::verb::head, msg.version(), keep_alive);
+  return Respond(resp, msg.method() == bhttp::verb::head, msg.version(), keep_alive);
+}
+
+// Writes out_header_ and out_body_ without blocking, while no operation of the strand is
+// pending on the socket. Returns true when all of it went; otherwise what is left is in
+// out_header_/out_body_ for the strand's WriteOut() (which also sees any error).
+bool Connection::SendNow() {
+  std::array<iovec, 2> iov = {iovec{out_header_.data(), out_header_.size()},
+                              iovec{out_body_.data(), out_body_.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = out_body_.empty() ? 1 : 2;
+  ssize_t n;
+  do {
+    n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return false;
+  const size_t sent = static_cast<size_t>(n);
+  if (sent == out_header_.size() + out_body_.size()) return true;
+  const size_t from_header = std::min(sent, out_header_.size());
+  out_header_.erase(0, from_header);
+  out_body_.erase(0, sent - from_header);
+  return false;
+}
+
+// Waits up to kKeepWorkerMs for the next request and parses its header when all of it is
+// there (kReady). kNone leaves whatever arrived in buffer_ for the strand's ReadHeader();
+// kFailed has handed a malformed header to the strand to answer.
+Connection::Next Connection::NextRequest() {
+  if (core_->stopping() || !core_->TryKeepWorker()) return Next::kNone;
+  const int fd = stream_.socket().native_handle();
+  bool readable = buffer_.size() > 0;  // pipelined
+  if (!readable) {
+    pollfd p{fd, POLLIN, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, kKeepWorkerMs);
+    } while (r < 0 && errno == EINTR);
+    readable = r > 0 && (p.revents & POLLIN) != 0;
+  }
+  core_->ReleaseKeptWorker();
+  if (!readable) return Next::kNone;
+  auto space = buffer_.prepare(kInitialReadBytes);
+  const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+  if (n > 0) buffer_.commit(static_cast<size_t>(n));
+  const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  if (data.find("\r\n\r\n") == std::string_view::npos) return Next::kNone;
+  parser_.emplace();
+  parser_->header_limit(
+      static_cast<uint32_t>(std::min<size_t>(core_->options().max_header_bytes, UINT32_MAX)));
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  error_code ec;
+  // The whole header is buffered, so this reads nothing from the socket.
+  bhttp::read_header(stream_.socket(), buffer_, *parser_, ec);
+  if (!ec) return Next::kReady;
+  asio::post(stream_.get_executor(), [self = shared_from_this(), ec] { self->OnHeader(ec); });
+  return Next::kFailed;
+}
+
+// After a response: true to handle the next request on this thread (parsed into parser_),
+// false once the strand has the connection back.
+bool Connection::Continue(bool keep_alive) {
+  if (keep_alive) {
+    const Next next = NextRequest();
+    if (next != Next::kNone) return next == Next::kReady;
+  }
+  asio::post(stream_.get_executor(),
+             [self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });
+  return false;
 }
 
 Response Connection::RunHandler(Request& req) {
@@ -708,8 +809,8 @@ Status Connection::Send(const std::vector<asio::const_buffer>& buffers) {
   return Status::Ok();
 }
 
-// Sends the response, then hands the connection back to the strand for the next request.
-void Connection::Respond(Response& resp, bool is_head, unsigned version, bool keep_alive) {
+// Sends the response; returns Continue()'s answer, or false when the strand finishes it.
+bool Connection::Respond(Response& resp, bool is_head, unsigned version, bool keep_alive) {
   if (resp.status < 200 || resp.status > 599) {
     Log(LogLevel::kError, "http_bad_status", {{"status", resp.status}});
     resp = Response();
@@ -719,6 +820,23 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
   const std::string* connection = resp.headers.Find("Connection");
   if (connection && ToLower(*connection).find("close") != std::string::npos) keep_alive = false;
   if (core_->stopping()) keep_alive = false;
+
+  // A small file goes out from memory with its header.
+  if (resp.body_file && resp.body_file->length <= kInlineFileBytes && !is_head) {
+    std::string body(static_cast<size_t>(resp.body_file->length), '\0');
+    size_t got = 0;
+    while (got < body.size()) {
+      ssize_t n = ::pread(resp.body_file->fd, body.data() + got, body.size() - got,
+                          static_cast<off_t>(resp.body_file->offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got == body.size()) {
+      resp.body = std::move(body);
+      resp.body_file.reset();
+    }
+  }
 
   // Framing: Content-Length, chunked, or (HTTP/1.0 streams) the end of the connection.
   const bool file = resp.body_file.has_value();
@@ -787,17 +905,20 @@ void Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
   header += "\r\n";
 
   if (!sends_body || !streamed) {
-    // The strand writes it; this worker is free for the next request at once.
     out_header_ = std::move(header);
     if (sends_body) out_body_ = std::move(resp.body);
+    if (SendNow()) {
+      if (out_body_.capacity() > kInitialReadBytes) std::string().swap(out_body_);
+      return Continue(keep_alive);
+    }
+    // The client is not taking it as fast: the strand writes the rest.
     asio::post(stream_.get_executor(),
                [self = shared_from_this(), keep_alive] { self->WriteOut(keep_alive); });
-    return;
+    return false;
   }
   keep_alive = file ? SendFileBody(std::move(*resp.body_file), std::move(header), keep_alive)
                     : StreamBody(resp, std::move(header), chunked, keep_alive);
-  asio::post(stream_.get_executor(),
-             [self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });
+  return Continue(keep_alive);
 }
 
 // Runs body_stream; returns whether the connection may carry another request.
@@ -857,7 +978,8 @@ ServerCore::ServerCore(ServerOptions options, Handler handler)
       ioc_(static_cast<int>(std::max<size_t>(options_.io_threads, 1))),
       acceptor_(asio::make_strand(ioc_)),
       accept_retry_(acceptor_.get_executor()),
-      pool_(std::max<size_t>(options_.max_handler_threads, 1)) {}
+      pool_(std::max<size_t>(options_.max_handler_threads, 1)),
+      max_kept_workers_(options_.max_handler_threads / 2) {}
 
 ServerCore::~ServerCore() {
   BeginStop();

@@ -508,6 +508,65 @@ TEST(HttpServerTest, AnswersPipelinedRequestsInOrder) {
   }
 }
 
+TEST(HttpServerTest, KeptConnectionTakesAHeaderThatArrivesInPieces) {
+  auto server = StartServer(Echo);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"));
+  std::optional<RawResponse> first = client.ReadResponse();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "/1|a");
+  // The next header comes in three parts, the last after the worker stopped waiting.
+  ASSERT_TRUE(client.Send("POST /2 HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(client.Send("st: x\r\nContent-Length: 2\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(client.Send("\r\nbc"));
+  std::optional<RawResponse> second = client.ReadResponse();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "/2|bc");
+  // Back to back: each next request is there while the worker still waits.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(client.Send("GET /n" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, "/n" + std::to_string(i) + "|");
+  }
+}
+
+TEST(HttpServerTest, MalformedRequestAfterAKeptResponseGets400) {
+  auto server = StartServer(Echo);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> ok = client.ReadResponse();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  ASSERT_TRUE(client.Send("GET /bad HTTP/1.1\r\nBad Header\r\n\r\n"));
+  std::optional<RawResponse> bad = client.ReadResponse();
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->Get("connection"), "close");
+}
+
+TEST(HttpServerTest, LargeInMemoryBodyToASlowReaderArrivesWhole) {
+  const std::string big = Pattern(8 * 1024 * 1024 + 3);
+  auto server = StartServer([&](Request& req) {
+    if (req.path == "/big") return Text(200, big);
+    return Text(200, "after");
+  });
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // More than the socket buffers hold: the worker's write stops short and the rest follows.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::optional<RawResponse> resp = client.ReadResponse();
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->Get("content-length"), std::to_string(big.size()));
+  EXPECT_TRUE(resp->body == big);
+  ASSERT_TRUE(client.Send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> next = client.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "after");
+}
+
 TEST(HttpServerTest, DrainsSmallUnreadBodyAndKeepsConnection) {
   auto server = StartServer([](Request& req) { return Text(200, req.path); });
   RawClient client(server->port());
@@ -729,6 +788,32 @@ TEST(HttpServerTest, SendsFileBodyWholeAndByRegionOnOneConnection) {
   EXPECT_EQ(text->body, "text");
   EXPECT_FALSE(text->Has("connection"));
   // The server let go of the file once each body was sent.
+  EXPECT_TRUE(WaitFor([&] { return !file.shared(); }));
+}
+
+TEST(HttpServerTest, SmallFileBodiesGoOutWhole) {
+  const std::string data = Pattern(64 * 1024 + 1);
+  OpenFile file(data);
+  auto server = StartServer([&](Request& req) {
+    if (req.path == "/small") return FileResponse(file.Region(7, 4096));
+    if (req.path == "/limit") return FileResponse(file.Region(1, 64 * 1024));
+    return FileResponse(file.Region(0, data.size()));
+  });
+  RawClient client(server->port());
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(client.Send("GET /small HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::optional<RawResponse> small = client.ReadResponse();
+    ASSERT_TRUE(small);
+    EXPECT_TRUE(small->body == data.substr(7, 4096));
+    ASSERT_TRUE(client.Send("GET /limit HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::optional<RawResponse> limit = client.ReadResponse();
+    ASSERT_TRUE(limit);
+    EXPECT_TRUE(limit->body == data.substr(1, 64 * 1024));
+    ASSERT_TRUE(client.Send("GET /whole HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::optional<RawResponse> whole = client.ReadResponse();
+    ASSERT_TRUE(whole);
+    EXPECT_TRUE(whole->body == data);
+  }
   EXPECT_TRUE(WaitFor([&] { return !file.shared(); }));
 }
 
