@@ -48,6 +48,9 @@ Status Apply(ServeConfig& config, const std::string& name, const std::string& va
   } else if (name == "sandbox") {
     if (value != "auto" && value != "on" && value != "off") return bad("must be auto, on or off");
     config.sandbox = value;
+  } else if (name == "sync-writes") {
+    if (value != "on" && value != "off") return bad("must be on or off");
+    config.sync_writes = value == "on";
   } else if (name == "autoscaling-period" || name == "autoscaling-window" ||
              name == "autoscaling-scale-out-datapoints" ||
              name == "autoscaling-scale-in-datapoints") {
@@ -84,6 +87,7 @@ Result<ServeConfig> ParseServeConfig(const std::vector<std::string>& args, const
       {"capacity-vcpus", "NIMBUS_CAPACITY_VCPUS"},
       {"capacity-memory-mib", "NIMBUS_CAPACITY_MEMORY_MIB"},
       {"capacity-gpus", "NIMBUS_CAPACITY_GPUS"},
+      {"sync-writes", "NIMBUS_SYNC_WRITES"},
       {"sandbox", "NIMBUS_SANDBOX"},
       {"autoscaling-period", "NIMBUS_AUTOSCALING_PERIOD"},
       {"autoscaling-window", "NIMBUS_AUTOSCALING_WINDOW"},
@@ -116,7 +120,7 @@ std::string ServeUsage() {
   return "usage: nimbus serve [--host H] [--port P] [--data-dir DIR] [--region R]\n"
          "                    [--account-id ID] [--log-level debug|info|warn|error]\n"
          "                    [--capacity-vcpus N] [--capacity-memory-mib N]\n"
-         "                    [--capacity-gpus N] [--sandbox auto|on|off]\n"
+         "                    [--capacity-gpus N] [--sandbox auto|on|off] [--sync-writes on|off]\n"
          "                    [--autoscaling-period S] [--autoscaling-window S]\n"
          "                    [--autoscaling-scale-out-datapoints N]\n"
          "                    [--autoscaling-scale-in-datapoints N]\n"

@@ -13,6 +13,8 @@
 //   --capacity-memory-mib  NIMBUS_CAPACITY_MEMORY_MIB  this machine's memory
 //   --capacity-gpus        NIMBUS_CAPACITY_GPUS        this machine's NVIDIA GPUs
 //   --sandbox              NIMBUS_SANDBOX    auto (auto|on|off: jobs under bubblewrap)
+//   --sync-writes          NIMBUS_SYNC_WRITES  on (on|off: fsync object bodies before
+//                          they are acknowledged; see objects/local_object_store.h)
 //   --autoscaling-period   NIMBUS_AUTOSCALING_PERIOD   10 (seconds between evaluations)
 //   --autoscaling-window   NIMBUS_AUTOSCALING_WINDOW   60 (seconds of metric per datapoint)
 //   --autoscaling-scale-out-datapoints  NIMBUS_AUTOSCALING_SCALE_OUT_DATAPOINTS  3
@@ -44,6 +46,7 @@ struct ServeConfig {
   int64_t capacity_memory_mib = 0;
   int capacity_gpus = -1;  // -1: detect (0 is a real answer: no GPUs)
   std::string sandbox = "auto";
+  bool sync_writes = true;
   int autoscaling_period_seconds = 10;
   int autoscaling_window_seconds = 60;
   int autoscaling_scale_out_datapoints = 3;

@@ -110,6 +110,7 @@ int RunServe(const ServeConfig& config) {
   objects::LocalObjectStoreOptions object_options;
   object_options.data_dir = config.data_dir;
   object_options.db = db->get();
+  object_options.sync_writes = config.sync_writes;
   auto objects = objects::LocalObjectStore::Open(object_options);
   if (!objects.ok()) return fail("object_store", objects.status());
   // Before serving: drop what a crash left behind (temp files, unreferenced blobs).

@@ -364,7 +364,7 @@ Status CopyRange(int in, uint64_t offset, uint64_t length, int out, size_t buffe
       }
       kernel_copy = false;
     }
-    if (!buf) buf = std::make_unique<char[]>(buffer_size);
+    if (!buf) buf = std::make_unique_for_overwrite<char[]>(buffer_size);
     ssize_t n = ::pread(in, buf.get(), std::min<uint64_t>(length, buffer_size), off);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -405,10 +405,9 @@ class FileObjectReader : public ObjectReader {
   }
 
   Status WriteTo(http::BodyWriter& writer) override {
-    auto buf = std::make_unique<char[]>(
-        static_cast<size_t>(std::min<uint64_t>(buffer_size_, std::max<uint64_t>(1, length_))));
     const size_t cap =
         static_cast<size_t>(std::min<uint64_t>(buffer_size_, std::max<uint64_t>(1, length_)));
+    auto buf = std::make_unique_for_overwrite<char[]>(cap);
     while (true) {
       NIMBUS_ASSIGN_OR_RETURN(size_t n, Read(buf.get(), cap));
       if (n == 0) return Status::Ok();
@@ -1465,10 +1464,13 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       for (ChecksumAlgorithm a : kAllChecksums) sums.Enable(a);
     }
     NIMBUS_ASSIGN_OR_RETURN(TempFile temp, CreateTemp());
-    auto buf = std::make_unique<char[]>(options_.buffer_size);
+    // A small body needs no more than its own size (plus a byte to see a longer one).
+    const size_t cap = static_cast<size_t>(std::min<uint64_t>(
+        options_.buffer_size, spec.content_length ? *spec.content_length + 1 : UINT64_MAX));
+    auto buf = std::make_unique_for_overwrite<char[]>(cap);
     uint64_t size = 0;
     while (true) {
-      NIMBUS_ASSIGN_OR_RETURN(size_t n, body.Read(buf.get(), options_.buffer_size));
+      NIMBUS_ASSIGN_OR_RETURN(size_t n, body.Read(buf.get(), cap));
       if (n == 0) break;
       sums.Update(std::string_view(buf.get(), n));
       NIMBUS_RETURN_IF_ERROR(WriteAll(temp.fd.get(), buf.get(), n, temp.path));
@@ -1517,7 +1519,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     } else {
       MultiChecksum sums;
       for (ChecksumAlgorithm a : algorithms) sums.Enable(a);
-      auto buf = std::make_unique<char[]>(options_.buffer_size);
+      auto buf = std::make_unique_for_overwrite<char[]>(options_.buffer_size);
       uint64_t done = 0;
       while (done < length) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, options_.buffer_size));

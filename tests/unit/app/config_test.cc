@@ -61,5 +61,16 @@ TEST(ServeConfigTest, ReadsCapacityAndSandbox) {
   EXPECT_EQ(ParseServeConfig({}, Env({}))->capacity_gpus, -1);
 }
 
+TEST(ServeConfigTest, SyncWritesDefaultsOnAndTakesOnOrOff) {
+  EXPECT_TRUE(ParseServeConfig({}, Env({}))->sync_writes);
+  EXPECT_FALSE(ParseServeConfig({"--sync-writes", "off"}, Env({}))->sync_writes);
+  EXPECT_FALSE(ParseServeConfig({}, Env({{"NIMBUS_SYNC_WRITES", "off"}}))->sync_writes);
+  EXPECT_TRUE(
+      ParseServeConfig({"--sync-writes=on"}, Env({{"NIMBUS_SYNC_WRITES", "off"}}))->sync_writes);
+  auto bad = ParseServeConfig({"--sync-writes", "sometimes"}, Env({}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("sync-writes"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nimbus::app
