@@ -31,6 +31,8 @@ constexpr size_t kMaxUserMetadataBytes = 2048;
 constexpr int kMaxPartNumber = 10000;
 constexpr size_t kListBatch = 1000;
 constexpr int kOpenRetries = 5;
+// PutObject looks the bucket up before staging a body larger than this (or of unknown size).
+constexpr uint64_t kEarlyBucketCheckBytes = 1 << 20;
 constexpr std::string_view kTokenMagic = "nimbus-list-v1\n";
 
 const char* const kSchemaV1 = R"sql(
@@ -596,7 +598,11 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     NIMBUS_RETURN_IF_ERROR(ValidateKey(key));
     NIMBUS_RETURN_IF_ERROR(ValidateMetadata(options.metadata));
     NIMBUS_RETURN_IF_ERROR(ValidateTags(options.tags, kMaxObjectTags, "Object"));
-    NIMBUS_RETURN_IF_ERROR(HeadBucket(bucket));
+    // The commit checks the bucket again; the early look only spares a large body the
+    // trip to disk when the bucket is missing.
+    if (!options.content_length || *options.content_length > kEarlyBucketCheckBytes) {
+      NIMBUS_RETURN_IF_ERROR(HeadBucket(bucket));
+    }
     BodySpec spec;
     spec.content_md5 = options.content_md5;
     if (options.checksum_algorithm != ChecksumAlgorithm::kNone) {

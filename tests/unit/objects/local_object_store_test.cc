@@ -206,6 +206,15 @@ TEST_F(LocalObjectStoreTest, MissingObjectAndBucketGiveS3Errors) {
   EXPECT_EQ(Put(std::string(1025, 'k'), "v").status().code(), "KeyTooLongError");
 }
 
+TEST_F(LocalObjectStoreTest, SmallBodyForAMissingBucketLeavesNoBlob) {
+  // A small body of known length is staged before the bucket is looked up, in the commit.
+  PutOptions options;
+  options.content_length = 5;
+  EXPECT_EQ(Put("k", "small", options, "missing").status().code(), "NoSuchBucket");
+  EXPECT_EQ(CountFiles("blobs"), 0u);
+  EXPECT_EQ(CountFiles("tmp"), 0u);
+}
+
 TEST_F(LocalObjectStoreTest, OverwriteReplacesContentAndUnlinksOldBlob) {
   ASSERT_TRUE(Put("k", "first").ok());
   ASSERT_TRUE(Put("k", "second version").ok());
