@@ -641,9 +641,12 @@ bool Connection::SendNow() {
 
 // Waits up to kKeepWorkerMs for the next request and parses its header when all of it is
 // there (kReady). kNone leaves whatever arrived in buffer_ for the strand's ReadHeader();
-// kFailed has handed a malformed header to the strand to answer.
+// kFailed has handed a malformed header to the strand to answer. A worker never waits
+// while other connections' requests wait for a thread.
 Connection::Next Connection::NextRequest() {
-  if (core_->stopping() || !core_->TryKeepWorker()) return Next::kNone;
+  if (core_->stopping() || core_->pool().has_waiting_tasks() || !core_->TryKeepWorker()) {
+    return Next::kNone;
+  }
   const int fd = stream_.socket().native_handle();
   bool readable = buffer_.size() > 0;  // pipelined
   if (!readable) {
@@ -678,7 +681,15 @@ Connection::Next Connection::NextRequest() {
 bool Connection::Continue(bool keep_alive) {
   if (keep_alive) {
     const Next next = NextRequest();
-    if (next != Next::kNone) return next == Next::kReady;
+    if (next == Next::kFailed) return false;
+    if (next == Next::kReady) {
+      // Requests of other connections came in meanwhile: this one queues behind them.
+      if (!core_->pool().has_waiting_tasks()) return true;
+      if (!core_->pool().Submit([self = shared_from_this()] { self->Process(); })) {
+        asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+      }
+      return false;
+    }
   }
   asio::post(stream_.get_executor(),
              [self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });

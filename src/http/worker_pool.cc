@@ -13,6 +13,7 @@ bool WorkerPool::Submit(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return false;
     queue_.push_back(std::move(task));
+    waiting_.store(queue_.size(), std::memory_order_relaxed);
     // Idle threads will pick the queue up; start one more only when they cannot.
     if (queue_.size() > idle_ && threads_.size() < max_threads_) {
       threads_.emplace_back([this] { Loop(); });
@@ -47,6 +48,7 @@ void WorkerPool::Loop() {
     if (queue_.empty()) return;  // stopping, and nothing left to run
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
+    waiting_.store(queue_.size(), std::memory_order_relaxed);
     lock.unlock();
     task();
     task = nullptr;  // release what the task holds before taking the lock again

@@ -7,6 +7,7 @@
 // queued, then joins every thread; it must not be called from a pool thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -31,6 +32,8 @@ class WorkerPool {
   void Shutdown();
 
   size_t thread_count() const;
+  // Whether a task waits for a thread: a caller about to keep its thread may yield instead.
+  bool has_waiting_tasks() const { return waiting_.load(std::memory_order_relaxed) > 0; }
 
  private:
   void Loop();
@@ -42,6 +45,7 @@ class WorkerPool {
   std::vector<std::thread> threads_;         // guarded by mu_
   size_t idle_ = 0;                          // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
+  std::atomic<size_t> waiting_{0};           // queue_.size(), readable without mu_
 };
 
 }  // namespace nimbus::http
