@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -565,6 +566,39 @@ TEST(HttpServerTest, LargeInMemoryBodyToASlowReaderArrivesWhole) {
   std::optional<RawResponse> next = client.ReadResponse();
   ASSERT_TRUE(next);
   EXPECT_EQ(next->body, "after");
+}
+
+TEST(HttpServerTest, BusyKeepAliveConnectionsDoNotStarveOthers) {
+  ServerOptions options = TestOptions();
+  options.max_handler_threads = 8;  // fewer threads than busy connections
+  auto server = StartServer(
+      [](Request& req) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return Echo(req);
+      },
+      options);
+  constexpr int kClients = 24;
+  std::vector<int> answered(kClients, 0);
+  std::vector<std::thread> clients;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      RawClient client(server->port());
+      // Each client sends its next request the moment it has the answer.
+      while (std::chrono::steady_clock::now() < until) {
+        if (!client.Send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")) return;
+        std::optional<RawResponse> resp = client.ReadResponse();
+        if (!resp || resp->status != 200) return;
+        ++answered[c];
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  // Served in turn: no connection gets far more than another.
+  const int least = *std::min_element(answered.begin(), answered.end());
+  const int most = *std::max_element(answered.begin(), answered.end());
+  EXPECT_GE(least, 10);
+  EXPECT_GE(least * 3, most) << "least " << least << ", most " << most;
 }
 
 TEST(HttpServerTest, DrainsSmallUnreadBodyAndKeepsConnection) {
