@@ -242,15 +242,18 @@ class SqliteDatabase : public Database {
   Status WithTransaction(const std::function<Status(Session&)>& fn) override {
     TxSession session(*writer_);
     if (InTransaction()) {
-      // Nested: a savepoint, so that an inner failure undoes only the inner writes.
-      const std::string name = "sp" + std::to_string(++savepoint_counter_);
-      NIMBUS_RETURN_IF_ERROR(writer_->Script("SAVEPOINT " + name));
-      Status status = fn(session);
-      if (!status.ok()) {
-        (void)writer_->Script("ROLLBACK TO " + name + "; RELEASE " + name);
-        return status;
+      // Nested: a savepoint, so that an inner failure undoes only the inner writes. Named
+      // by depth, so that its statements are the same each time and stay compiled.
+      const std::string name = "sp" + std::to_string(++savepoint_depth_);
+      Status status = writer_->Exec("SAVEPOINT " + name, {}).status();
+      if (status.ok()) {
+        status = fn(session);
+        if (!status.ok()) (void)writer_->Exec("ROLLBACK TO " + name, {});
+        Status released = writer_->Exec("RELEASE " + name, {}).status();
+        if (status.ok()) status = released;
       }
-      return writer_->Script("RELEASE " + name);
+      --savepoint_depth_;
+      return status;
     }
     std::lock_guard<std::mutex> lock(write_mu_);
     NIMBUS_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE", {}).status());
@@ -330,7 +333,7 @@ class SqliteDatabase : public Database {
   std::mutex write_mu_;  // held for a whole transaction or autocommit statement
   std::unique_ptr<Connection> writer_;
   std::atomic<std::thread::id> owner_{};  // the thread inside a transaction, if any
-  int savepoint_counter_ = 0;             // guarded by write_mu_
+  int savepoint_depth_ = 0;               // guarded by write_mu_
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;

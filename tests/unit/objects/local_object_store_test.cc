@@ -215,6 +215,40 @@ TEST_F(LocalObjectStoreTest, SmallBodyForAMissingBucketLeavesNoBlob) {
   EXPECT_EQ(CountFiles("tmp"), 0u);
 }
 
+TEST_F(LocalObjectStoreTest, ConcurrentPutsLoseAndLeakNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kPuts = 40;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPuts; ++i) {
+        const std::string body = "body " + std::to_string(t) + "/" + std::to_string(i);
+        // Thread 0 writes to a missing bucket: its failures must not undo the others.
+        const std::string bucket = t == 0 ? "missing" : "bkt";
+        Result<ObjectInfo> own =
+            Put("k" + std::to_string(t) + "/" + std::to_string(i), body, {}, bucket);
+        Result<ObjectInfo> shared = Put("shared", body, {}, bucket);
+        const bool want_ok = t != 0;
+        if (own.ok() != want_ok || shared.ok() != want_ok) ++wrong;
+        if (!want_ok && own.status().code() != "NoSuchBucket") ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int t = 1; t < kThreads; ++t) {
+    for (int i = 0; i < kPuts; ++i) {
+      EXPECT_EQ(Read("k" + std::to_string(t) + "/" + std::to_string(i)),
+                "body " + std::to_string(t) + "/" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(Read("shared").substr(0, 5), "body ");
+  // One blob per live object: every replaced "shared" blob and every failed one is gone.
+  EXPECT_EQ(CountFiles("blobs"), static_cast<size_t>((kThreads - 1) * kPuts + 1));
+  EXPECT_EQ(CountFiles("tmp"), 0u);
+}
+
 TEST_F(LocalObjectStoreTest, OverwriteReplacesContentAndUnlinksOldBlob) {
   ASSERT_TRUE(Put("k", "first").ok());
   ASSERT_TRUE(Put("k", "second version").ok());
