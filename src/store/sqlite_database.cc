@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <list>
 #include <map>
@@ -19,6 +21,14 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 constexpr size_t kMaxIdleReaders = 8;
 constexpr size_t kMaxStatements = 128;  // cached prepared statements per connection
+// Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a
+// thread of their own once the WAL holds this many pages, or a second after a commit,
+// instead of inside whichever commit crosses SQLite's 1000-page mark while holding the
+// writer lock. Should they fall behind, the committing thread checkpoints itself beyond
+// kInlineCheckpointPages, so the WAL stays bounded.
+constexpr int kCheckpointPages = 1000;
+constexpr int kInlineCheckpointPages = 20000;
+constexpr auto kCheckpointInterval = std::chrono::seconds(1);
 
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -37,6 +47,8 @@ class Connection {
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  sqlite3* handle() const { return db_; }
 
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool reader) {
     sqlite3* db = nullptr;
@@ -222,8 +234,23 @@ class TxSession : public Session {
 
 class SqliteDatabase : public Database {
  public:
-  SqliteDatabase(std::string path, std::unique_ptr<Connection> writer)
-      : path_(std::move(path)), writer_(std::move(writer)) {}
+  SqliteDatabase(std::string path, std::unique_ptr<Connection> writer,
+                 std::unique_ptr<Connection> checkpointer)
+      : path_(std::move(path)),
+        writer_(std::move(writer)),
+        checkpointer_(std::move(checkpointer)),
+        checkpoint_thread_([this] { CheckpointLoop(); }) {
+    sqlite3_wal_hook(writer_->handle(), &SqliteDatabase::OnCommit, this);
+  }
+
+  ~SqliteDatabase() override {
+    {
+      std::lock_guard<std::mutex> lock(checkpoint_mu_);
+      closing_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpoint_thread_.join();
+  }
 
   Result<int64_t> Exec(std::string_view sql, const Params& params) override {
     if (InTransaction()) return writer_->Exec(sql, params);
@@ -329,6 +356,38 @@ class SqliteDatabase : public Database {
     if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(conn));
   }
 
+  // SQLite's WAL hook: runs on the writer after each commit with the WAL's size in pages.
+  static int OnCommit(void* self, sqlite3* db, const char* schema, int pages) {
+    auto* database = static_cast<SqliteDatabase*>(self);
+    if (pages >= kInlineCheckpointPages) {
+      sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      return SQLITE_OK;
+    }
+    {
+      std::lock_guard<std::mutex> lock(database->checkpoint_mu_);
+      database->wal_pages_ = pages;
+    }
+    if (pages >= kCheckpointPages) database->checkpoint_cv_.notify_one();
+    return SQLITE_OK;
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock<std::mutex> lock(checkpoint_mu_);
+    while (!closing_) {
+      checkpoint_cv_.wait_for(lock, kCheckpointInterval,
+                              [this] { return closing_ || wal_pages_ >= kCheckpointPages; });
+      if (closing_) break;
+      if (wal_pages_ == 0) continue;
+      wal_pages_ = 0;
+      lock.unlock();
+      // PASSIVE: copies what no reader still needs, waiting for neither readers nor the
+      // writer; the writer restarts the WAL from its start once all of it is copied.
+      sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr);
+      lock.lock();
+    }
+  }
+
   const std::string path_;
   std::mutex write_mu_;  // held for a whole transaction or autocommit statement
   std::unique_ptr<Connection> writer_;
@@ -340,6 +399,13 @@ class SqliteDatabase : public Database {
 
   std::mutex migrations_mu_;
   std::map<std::string, std::map<int, std::string>> migrations_;
+
+  std::unique_ptr<Connection> checkpointer_;  // used by checkpoint_thread_ only
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  int wal_pages_ = 0;     // pages in the WAL after the last commit; guarded by checkpoint_mu_
+  bool closing_ = false;  // guarded by checkpoint_mu_
+  std::thread checkpoint_thread_;  // last: starts once the rest is built
 };
 
 }  // namespace
@@ -347,7 +413,11 @@ class SqliteDatabase : public Database {
 Result<std::unique_ptr<Database>> Database::OpenFile(const std::string& path) {
   NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
                           Connection::Open(path, /*reader=*/false));
-  return std::unique_ptr<Database>(new SqliteDatabase(path, std::move(writer)));
+  NIMBUS_RETURN_IF_ERROR(writer->Script("PRAGMA wal_autocheckpoint = 0;"));
+  NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpointer,
+                          Connection::Open(path, /*reader=*/false));
+  return std::unique_ptr<Database>(
+      new SqliteDatabase(path, std::move(writer), std::move(checkpointer)));
 }
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& data_dir) {
