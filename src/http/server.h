@@ -10,6 +10,11 @@
 // read the request body. body_stream's small writes are gathered up to 256 KiB before they
 // are sent (there is no flush), which suits downloads, not low-latency event streams.
 //
+// A worker writes a response held in memory (or a file body up to 64 KiB) itself, then
+// waits up to 2 ms for the connection's next request and handles that too, so that a busy
+// keep-alive client costs one thread wake-up per request; it waits for none while other
+// connections' requests wait for a thread, and queues behind them when they do.
+//
 // Keep-alive and pipelining follow HTTP/1.1: requests on one connection are handled one
 // at a time, in order. Garbage gets 400, an oversized header block 431, a throwing handler
 // 500; idle and slow clients time out after idle_timeout_seconds.
