@@ -833,7 +833,8 @@ bool Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
   if (core_->stopping()) keep_alive = false;
 
   // A small file goes out from memory with its header.
-  if (resp.body_file && resp.body_file->length <= kInlineFileBytes && !is_head) {
+  if (resp.body_file && resp.body_file->length <= kInlineFileBytes && !is_head &&
+      resp.status != 204 && resp.status != 304) {
     std::string body(static_cast<size_t>(resp.body_file->length), '\0');
     size_t got = 0;
     while (got < body.size()) {
