@@ -24,6 +24,9 @@ namespace nimbus::ml {
 namespace {
 
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// The mini-batch passes assign in single precision, as the records are stored: twice the
+// SIMD lanes of double for the products that dominate training. Centers and sums stay double.
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Log = std::function<void(const std::string&)>;
 
 constexpr char kModelFile[] = "kmeans-model.json";
@@ -45,7 +48,8 @@ std::string Fmt(double v) {
 double Uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Copies records rows[0..m) of data into out (m x dim), zero-filling absent sparse features.
-void Gather(const Dataset& data, const int64_t* rows, int64_t m, int64_t dim, RowMatrix* out) {
+template <typename Matrix>
+void Gather(const Dataset& data, const int64_t* rows, int64_t m, int64_t dim, Matrix* out) {
   out->setZero(m, dim);
   for (int64_t i = 0; i < m; ++i) {
     const size_t r = static_cast<size_t>(rows[i]);
@@ -64,23 +68,25 @@ void Gather(const Dataset& data, const int64_t* rows, int64_t m, int64_t dim, Ro
 // The nearest center (lowest index on ties) of every row of x and the squared distance to it.
 // The argmin uses |x|^2 + |c|^2 - 2 x.c (one matrix product per chunk); the distance reported
 // is recomputed directly, so that it carries no cancellation error.
-void AssignRows(const RowMatrix& x, const RowMatrix& centers, int threads, int32_t* best,
-                double* dist) {
+template <typename Matrix>
+void AssignRows(const Matrix& x, const Matrix& centers, int threads, int32_t* best, double* dist) {
+  using Scalar = typename Matrix::Scalar;
   const int64_t n = x.rows();
   const int64_t k = centers.rows();
-  const Eigen::VectorXd norms = centers.rowwise().squaredNorm();
+  const Eigen::Matrix<Scalar, Eigen::Dynamic, 1> norms = centers.rowwise().squaredNorm();
   const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && chunks > 1)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int64_t begin = chunk * kChunkRows;
     const int64_t len = std::min(kChunkRows, n - begin);
-    const Eigen::MatrixXd dots = x.middleRows(begin, len) * centers.transpose();
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> dots =
+        x.middleRows(begin, len) * centers.transpose();
     for (int64_t i = 0; i < len; ++i) {
-      const double xn = x.row(begin + i).squaredNorm();
+      const Scalar xn = x.row(begin + i).squaredNorm();
       int32_t arg = 0;
-      double low = std::numeric_limits<double>::infinity();
+      Scalar low = std::numeric_limits<Scalar>::infinity();
       for (int64_t j = 0; j < k; ++j) {
-        const double d = xn + norms[j] - 2.0 * dots(i, j);
+        const Scalar d = xn + norms[j] - Scalar(2) * dots(i, j);
         if (d < low) {
           low = d;
           arg = static_cast<int32_t>(j);
@@ -430,7 +436,7 @@ Result<KmeansModel> FitKmeans(const Dataset& train, const KmeansOptions& options
   std::iota(order.begin(), order.end(), 0);
   std::vector<int32_t> best(static_cast<size_t>(batch));
   std::vector<double> dist(static_cast<size_t>(batch));
-  RowMatrix x;
+  RowMatrixF x;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     for (int64_t i = n - 1; i > 0; --i) {
       std::swap(order[static_cast<size_t>(i)],
@@ -440,11 +446,12 @@ Result<KmeansModel> FitKmeans(const Dataset& train, const KmeansOptions& options
     for (int64_t begin = 0; begin < n; begin += batch) {
       const int64_t m = std::min(batch, n - begin);
       Gather(train, order.data() + begin, m, dim, &x);
-      AssignRows(x, centers, threads, best.data(), dist.data());
+      const RowMatrixF centers_f = centers.cast<float>();
+      AssignRows(x, centers_f, threads, best.data(), dist.data());
       RowMatrix sums = RowMatrix::Zero(num_centers, dim);
       std::vector<double> counts(static_cast<size_t>(num_centers), 0.0);
       for (int64_t i = 0; i < m; ++i) {
-        sums.row(best[static_cast<size_t>(i)]) += x.row(i);
+        sums.row(best[static_cast<size_t>(i)]) += x.row(i).cast<double>();
         counts[static_cast<size_t>(best[static_cast<size_t>(i)])] += 1;
         loss += dist[static_cast<size_t>(i)];
       }

@@ -25,11 +25,19 @@ namespace nimbus::ml {
 namespace {
 
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// The passes multiply the records in single precision, as they are stored (twice the SIMD
+// lanes of double, and dense records need no copy); each chunk's product is added to
+// double-precision sums.
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Log = std::function<void(const std::string&)>;
 
 constexpr char kModelFile[] = "pca-model.json";
 constexpr char kFormat[] = "nimbus-pca";
-constexpr int64_t kChunkRows = 512;     // rows per parallel task within a mini-batch
+constexpr int64_t kChunkRows = 4096;  // rows per parallel task within a block
+// Rows per block of a pass (one parallel region each). The sums do not depend on it; the
+// mini_batch_size hyperparameter sets a smaller block, to bound memory, only for sparse
+// records, which are densified a block at a time.
+constexpr int64_t kPassRows = 32768;
 constexpr int64_t kPredictRows = 4096;  // rows densified at a time outside training
 constexpr int kPowerIterations = 2;     // randomized mode: passes that sharpen the sketch
 constexpr int64_t kPartialBudgetBytes = int64_t{2} << 30;  // per-thread partial sums, in all
@@ -45,7 +53,8 @@ std::string Fmt(double v) {
 }
 
 // Records [begin, begin + m) of data as an m x dim matrix (absent sparse features are zero).
-void Gather(const Dataset& data, int64_t begin, int64_t m, int64_t dim, RowMatrix* out) {
+template <typename Matrix>
+void Gather(const Dataset& data, int64_t begin, int64_t m, int64_t dim, Matrix* out) {
   out->setZero(m, dim);
   for (int64_t i = 0; i < m; ++i) {
     const size_t r = static_cast<size_t>(begin + i);
@@ -73,10 +82,14 @@ Eigen::MatrixXd Pass(const Dataset& data, int64_t dim, int64_t batch, int thread
       std::clamp<int64_t>(kPartialBudgetBytes / partial_bytes, 1, std::max(threads, 1)));
   std::vector<Eigen::MatrixXd> partial(static_cast<size_t>(threads),
                                        Eigen::MatrixXd::Zero(rows, cols));
-  RowMatrix x;
+  const bool dense = !data.sparse && data.cols == dim;
+  if (dense) batch = std::max(batch, kPassRows);
+  RowMatrixF gathered;
   for (int64_t begin = 0; begin < data.rows; begin += batch) {
     const int64_t m = std::min(batch, data.rows - begin);
-    Gather(data, begin, m, dim, &x);
+    if (!dense) Gather(data, begin, m, dim, &gathered);
+    const Eigen::Map<const RowMatrixF> x(dense ? data.values.data() + begin * dim : gathered.data(),
+                                         m, dim);
     const int64_t chunks = (m + kChunkRows - 1) / kChunkRows;
 #pragma omp parallel num_threads(threads) if (threads > 1 && chunks > 1)
     {
@@ -272,11 +285,13 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
     }
     // The first pass also gathers the column sums and the squared norms (as two extra
     // columns), so that the mean correction is applied once it is known.
+    const Eigen::MatrixXf omega_f = omega.cast<float>();
     Eigen::MatrixXd first =
         Pass(train, dim, batch, threads, dim, sketch + 2, [&](const auto& x, Eigen::MatrixXd* acc) {
-          acc->leftCols(sketch).noalias() += x.transpose() * (x * omega);
-          acc->col(sketch) += x.colwise().sum().transpose();
-          (*acc)(0, sketch + 1) += x.squaredNorm();
+          const Eigen::MatrixXf xo = x * omega_f;
+          acc->leftCols(sketch) += (x.transpose() * xo).template cast<double>();
+          acc->col(sketch) += x.colwise().sum().transpose().template cast<double>();
+          (*acc)(0, sketch + 1) += x.template cast<double>().squaredNorm();
         });
     const double sum_squares = first(0, sketch + 1);
     Eigen::VectorXd sum = first.col(sketch);
@@ -288,9 +303,11 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
       return y;
     };
     auto apply = [&](const Eigen::MatrixXd& m) {
+      const Eigen::MatrixXf m_f = m.cast<float>();
       return correct(Pass(train, dim, batch, threads, dim, m.cols(),
                           [&](const auto& x, Eigen::MatrixXd* acc) {
-                            acc->noalias() += x.transpose() * (x * m);
+                            const Eigen::MatrixXf xm = x * m_f;
+                            *acc += (x.transpose() * xm).template cast<double>();
                           }),
                      m);
     };
@@ -315,8 +332,9 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
   } else {
     Eigen::MatrixXd acc =
         Pass(train, dim, batch, threads, dim, dim + 1, [&](const auto& x, Eigen::MatrixXd* a) {
-          a->leftCols(dim).noalias() += x.transpose() * x;
-          a->col(dim) += x.colwise().sum().transpose();
+          const Eigen::MatrixXd xd = x.template cast<double>();
+          a->leftCols(dim).noalias() += xd.transpose() * xd;
+          a->col(dim) += xd.colwise().sum().transpose();
         });
     Eigen::MatrixXd scatter = acc.leftCols(dim);
     if (options.subtract_mean) {
