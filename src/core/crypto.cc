@@ -8,16 +8,36 @@
 
 namespace nimbus {
 namespace {
+// The algorithms, fetched from OpenSSL's default provider once: EVP_sha256() and friends
+// make every call look the implementation up again, which costs more than hashing a small
+// request (SigV4 hashes two and signs one per request).
+const EVP_MD* Fetched(const char* name, const EVP_MD* fallback) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  return md != nullptr ? md : fallback;
+}
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = Fetched("SHA256", EVP_sha256());
+  return md;
+}
+const EVP_MD* Md5Md() {
+  static const EVP_MD* md = Fetched("MD5", EVP_md5());
+  return md;
+}
+const EVP_MD* Sha1Md() {
+  static const EVP_MD* md = Fetched("SHA1", EVP_sha1());
+  return md;
+}
+
 const EVP_MD* Md(StreamingDigest::Algorithm a) {
   switch (a) {
     case StreamingDigest::Algorithm::kMd5:
-      return EVP_md5();
+      return Md5Md();
     case StreamingDigest::Algorithm::kSha1:
-      return EVP_sha1();
+      return Sha1Md();
     case StreamingDigest::Algorithm::kSha256:
-      return EVP_sha256();
+      return Sha256Md();
   }
-  return EVP_sha256();
+  return Sha256Md();
 }
 
 std::string Digest(const EVP_MD* md, std::string_view data) {
@@ -28,14 +48,14 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
 }
 }  // namespace
 
-std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
-std::string Md5(std::string_view data) { return Digest(EVP_md5(), data); }
-std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
+std::string Sha256(std::string_view data) { return Digest(Sha256Md(), data); }
+std::string Md5(std::string_view data) { return Digest(Md5Md(), data); }
+std::string Sha1(std::string_view data) { return Digest(Sha1Md(), data); }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+  HMAC(Sha256Md(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }

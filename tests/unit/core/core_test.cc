@@ -90,10 +90,18 @@ TEST(CryptoTest, DigestsMatchKnownVectors) {
   EXPECT_EQ(HexEncode(Md5("abc")), "900150983cd24fb0d6963f7d28e17f72");
   EXPECT_EQ(HexEncode(HmacSha256("key", "The quick brown fox jumps over the lazy dog")),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+  EXPECT_EQ(HexEncode(Sha1("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
   StreamingDigest d(StreamingDigest::Algorithm::kSha256);
   d.Update("a");
   d.Update("bc");
   EXPECT_EQ(d.Finish(), Sha256("abc"));
+  StreamingDigest md5(StreamingDigest::Algorithm::kMd5);
+  md5.Update("ab");
+  md5.Update("c");
+  EXPECT_EQ(md5.Finish(), Md5("abc"));
+  StreamingDigest sha1(StreamingDigest::Algorithm::kSha1);
+  sha1.Update("abc");
+  EXPECT_EQ(sha1.Finish(), Sha1("abc"));
 }
 
 TEST(ValueTest, JsonRoundTripKeepsStructure) {
