@@ -79,9 +79,6 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 // connection and handles it itself: a busy keep-alive client then costs one thread wake-up
 // per request instead of three (I/O thread, worker, I/O thread again).
 constexpr int kKeepWorkerMs = 2;
-// A file body up to this size is read and sent with its header in one write by the worker
-// instead of with sendfile(2) through the I/O thread.
-constexpr uint64_t kInlineFileBytes = 64 * 1024;
 
 // The server whose I/O or worker thread this is; lets Stop() know it must not block.
 thread_local const void* tls_server = nullptr;
@@ -220,7 +217,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t bytes = 0;
   };
 
-  // Strand side.
+  // Strand side (NewParser also on the worker side, while the worker owns the request).
+  void NewParser();
   void ReadHeader();
   void OnHeader(error_code ec);
   void SendErrorAndClose(int status);
@@ -403,15 +401,20 @@ void Connection::Close() {
   stream_.close();
 }
 
-void Connection::ReadHeader() {
-  if (state_ == State::kClosed) return;
-  if (core_->stopping()) return Close();
-  state_ = State::kReadingHeader;
+// A fresh parser for the next request, with the server's header limit.
+void Connection::NewParser() {
   parser_.emplace();
   parser_->header_limit(
       static_cast<uint32_t>(std::min<size_t>(core_->options().max_header_bytes, UINT32_MAX)));
   // No limit (Boost 1.74 mishandles body_limit(boost::none): it rejects every length).
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+void Connection::ReadHeader() {
+  if (state_ == State::kClosed) return;
+  if (core_->stopping()) return Close();
+  state_ = State::kReadingHeader;
+  NewParser();
   stream_.expires_after(idle_);
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
@@ -664,10 +667,7 @@ Connection::Next Connection::NextRequest() {
   if (n > 0) buffer_.commit(static_cast<size_t>(n));
   const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   if (data.find("\r\n\r\n") == std::string_view::npos) return Next::kNone;
-  parser_.emplace();
-  parser_->header_limit(
-      static_cast<uint32_t>(std::min<size_t>(core_->options().max_header_bytes, UINT32_MAX)));
-  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  NewParser();
   error_code ec;
   // The whole header is buffered, so this reads nothing from the socket.
   bhttp::read_header(stream_.socket(), buffer_, *parser_, ec);
@@ -831,24 +831,6 @@ bool Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
   const std::string* connection = resp.headers.Find("Connection");
   if (connection && ToLower(*connection).find("close") != std::string::npos) keep_alive = false;
   if (core_->stopping()) keep_alive = false;
-
-  // A small file goes out from memory with its header.
-  if (resp.body_file && resp.body_file->length <= kInlineFileBytes && !is_head &&
-      resp.status != 204 && resp.status != 304) {
-    std::string body(static_cast<size_t>(resp.body_file->length), '\0');
-    size_t got = 0;
-    while (got < body.size()) {
-      ssize_t n = ::pread(resp.body_file->fd, body.data() + got, body.size() - got,
-                          static_cast<off_t>(resp.body_file->offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    if (got == body.size()) {
-      resp.body = std::move(body);
-      resp.body_file.reset();
-    }
-  }
 
   // Framing: Content-Length, chunked, or (HTTP/1.0 streams) the end of the connection.
   const bool file = resp.body_file.has_value();

@@ -10,7 +10,7 @@
 // read the request body. body_stream's small writes are gathered up to 256 KiB before they
 // are sent (there is no flush), which suits downloads, not low-latency event streams.
 //
-// A worker writes a response held in memory (or a file body up to 64 KiB) itself, then
+// A worker writes a response held in memory itself, then
 // waits up to 2 ms for the connection's next request and handles that too, so that a busy
 // keep-alive client costs one thread wake-up per request; it waits for none while other
 // connections' requests wait for a thread, and queues behind them when they do.
