@@ -15,29 +15,20 @@ const EVP_MD* Fetched(const char* name, const EVP_MD* fallback) {
   const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
   return md != nullptr ? md : fallback;
 }
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* md = Fetched("SHA256", EVP_sha256());
-  return md;
-}
-const EVP_MD* Md5Md() {
-  static const EVP_MD* md = Fetched("MD5", EVP_md5());
-  return md;
-}
-const EVP_MD* Sha1Md() {
-  static const EVP_MD* md = Fetched("SHA1", EVP_sha1());
-  return md;
-}
 
 const EVP_MD* Md(StreamingDigest::Algorithm a) {
+  static const EVP_MD* const md5 = Fetched("MD5", EVP_md5());
+  static const EVP_MD* const sha1 = Fetched("SHA1", EVP_sha1());
+  static const EVP_MD* const sha256 = Fetched("SHA256", EVP_sha256());
   switch (a) {
     case StreamingDigest::Algorithm::kMd5:
-      return Md5Md();
+      return md5;
     case StreamingDigest::Algorithm::kSha1:
-      return Sha1Md();
+      return sha1;
     case StreamingDigest::Algorithm::kSha256:
-      return Sha256Md();
+      return sha256;
   }
-  return Sha256Md();
+  return sha256;
 }
 
 std::string Digest(const EVP_MD* md, std::string_view data) {
@@ -48,14 +39,20 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
 }
 }  // namespace
 
-std::string Sha256(std::string_view data) { return Digest(Sha256Md(), data); }
-std::string Md5(std::string_view data) { return Digest(Md5Md(), data); }
-std::string Sha1(std::string_view data) { return Digest(Sha1Md(), data); }
+std::string Sha256(std::string_view data) {
+  return Digest(Md(StreamingDigest::Algorithm::kSha256), data);
+}
+std::string Md5(std::string_view data) {
+  return Digest(Md(StreamingDigest::Algorithm::kMd5), data);
+}
+std::string Sha1(std::string_view data) {
+  return Digest(Md(StreamingDigest::Algorithm::kSha1), data);
+}
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(Sha256Md(), key.data(), static_cast<int>(key.size()),
+  HMAC(Md(StreamingDigest::Algorithm::kSha256), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }
