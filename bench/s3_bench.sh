@@ -229,24 +229,30 @@ NGINX_HWM="$(vm_hwm_kib "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))"
 
 # --- The table.
 MISSED=0
-row() {  # label step field target
-  local label="$1" step="$2" field="$3" target="$4" a b ratio verdict f="" fratio=""
-  a="$(json_field "${RESULT[nimbus:$step]:-}" "$field")"
-  b="$(json_field "${RESULT[nginx:$step]:-}" "$field")"
-  if [ -n "${RESULT[fsync:$step]:-}" ]; then
-    f="$(json_field "${RESULT[fsync:$step]}" "$field")"
-    if [ "$(json_field "${RESULT[fsync:$step]}" errors)" != 0 ]; then f="error"; fi
-    if [[ "$f" =~ ^[0-9.]+$ && "$b" =~ ^[0-9.]+$ ]] && awk "BEGIN {exit !($b > 0)}"; then
-      fratio="$(awk "BEGIN {printf \"%.2f\", $f / $b}")"
-    fi
-  fi
-  if [ "$(json_field "${RESULT[nimbus:$step]:-}" errors)" != 0 ]; then a="error"; fi
-  if [ "$(json_field "${RESULT[nginx:$step]:-}" errors)" != 0 ]; then b="error"; fi
-  if [[ "$a" =~ ^[0-9.]+$ && "$b" =~ ^[0-9.]+$ ]] && awk "BEGIN {exit !($b > 0)}"; then
-    ratio="$(awk "BEGIN {printf \"%.2f\", $a / $b}")"
-    if awk "BEGIN {exit !($ratio >= $target)}"; then verdict="ok"; else verdict="MISSED"; MISSED=1; fi
+cell() {  # server step field: the step's figure, "error" when it had errors, "" when not run
+  local line="${RESULT[$1:$2]:-}"
+  if [ -z "$line" ] && [ "$1" = fsync ]; then return; fi
+  if [ "$(json_field "$line" errors)" != 0 ]; then echo error; else json_field "$line" "$3"; fi
+}
+
+ratio_of() {  # a b: a / b to two decimals, "-" when either is not a positive figure
+  if [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && awk "BEGIN {exit !($2 > 0)}"; then
+    awk "BEGIN {printf \"%.2f\", $1 / $2}"
   else
-    ratio="-"
+    echo -
+  fi
+}
+
+row() {  # label step field target
+  local label="$1" step="$2" field="$3" target="$4" a b f ratio verdict fratio=""
+  a="$(cell nimbus "$step" "$field")"
+  b="$(cell nginx "$step" "$field")"
+  f="$(cell fsync "$step" "$field")"
+  ratio="$(ratio_of "$a" "$b")"
+  if [ -n "$f" ]; then fratio="$(ratio_of "$f" "$b")"; fi
+  if [ "$ratio" != - ] && awk "BEGIN {exit !($ratio >= $target)}"; then
+    verdict="ok"
+  else
     verdict="MISSED"
     MISSED=1
   fi
