@@ -249,7 +249,15 @@ int Supervisor::Run() {
     return Finish(JobState::kFailed, std::string("Cannot create a pipe: ") + std::strerror(errno));
   }
   std::fflush(nullptr);  // nothing buffered may be written twice by the child
+  // Until the child has reset its handlers, a SIGTERM for its group would run the inherited
+  // handler (which only wakes this process) and be lost: the signals wait, blocked, across
+  // the fork, and the child takes them with their default action once it unblocks them.
+  sigset_t stops, before;
+  sigemptyset(&stops);
+  for (int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&stops, sig);
+  ::sigprocmask(SIG_BLOCK, &stops, &before);
   payload_ = ::fork();
+  if (payload_ != 0) ::sigprocmask(SIG_SETMASK, &before, nullptr);
   if (payload_ < 0) {
     return Finish(JobState::kFailed,
                   std::string("Cannot start the payload: ") + std::strerror(errno));

@@ -152,7 +152,12 @@ TEST_P(LocalExecutorTest, EchoLinesLandInTheLogWithTimestamps) {
 TEST_P(LocalExecutorTest, SleepThenStopEndsStoppedWithinTheGrace) {
   ASSERT_TRUE(
       Launch(Request("sleepy", Value::Object({{"action", "sleep"}, {"seconds", 30}}))).ok());
-  WaitRunning("sleepy");
+  // Running is recorded before the payload starts: a stop before it would end the job
+  // without a signal. The payload's first line says it is asleep.
+  const double deadline = Now() + 10;
+  while (Log("sleepy").find("sleeping") == std::string::npos && Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const double stop_at = Now();
   ASSERT_TRUE(executor_->Stop("sleepy", JobDirOf("sleepy"), 3).ok());
   const JobStatus status = WaitDone("sleepy", 5);
@@ -190,8 +195,12 @@ TEST_P(LocalExecutorTest, StopEscalatesToSigkillAfterTheGrace) {
 
 TEST_P(LocalExecutorTest, StopRightAfterLaunchStopsTheJob) {
   ASSERT_TRUE(Launch(Request("early", Value::Object({{"action", "sleep"}, {"seconds", 30}}))).ok());
-  ASSERT_TRUE(executor_->Stop("early", JobDirOf("early"), 1).ok());
+  const double stop_at = Now();
+  ASSERT_TRUE(executor_->Stop("early", JobDirOf("early"), 3).ok());
   EXPECT_EQ(WaitDone("early", 5).state, JobState::kStopped);
+  // Whatever step the worker was at (before the payload, or forking it), the stop needs no
+  // SIGKILL after the grace.
+  EXPECT_LT(Now() - stop_at, 3.0);
 }
 
 TEST_P(LocalExecutorTest, FailReportsTheFailureFile) {
