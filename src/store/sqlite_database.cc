@@ -22,9 +22,9 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr size_t kMaxIdleReaders = 8;
 constexpr size_t kMaxStatements = 128;  // cached prepared statements per connection
 // Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a
-// thread of their own once the WAL holds this many pages, or a second after a commit,
-// instead of inside whichever commit crosses SQLite's 1000-page mark while holding the
-// writer lock. Should they fall behind, the committing thread checkpoints itself beyond
+// thread of their own once this many committed pages wait to be copied, or a second after a
+// commit, instead of inside whichever commit crosses SQLite's 1000-page mark while holding
+// the writer lock. Should they fall behind, the committing thread checkpoints itself beyond
 // kInlineCheckpointPages, so the WAL stays bounded.
 constexpr int kCheckpointPages = 1000;
 constexpr int kInlineCheckpointPages = 20000;
@@ -363,29 +363,62 @@ class SqliteDatabase : public Database {
       sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       return SQLITE_OK;
     }
+    bool due;
     {
       std::lock_guard<std::mutex> lock(database->checkpoint_mu_);
+      // The WAL only shrinks when the writer restarts it from its start.
+      if (pages < database->wal_pages_) {
+        database->checkpointed_pages_ = 0;
+        ++database->wal_restarts_;
+      }
       database->wal_pages_ = pages;
+      due = database->PendingPages() >= kCheckpointPages;
     }
-    if (pages >= kCheckpointPages) database->checkpoint_cv_.notify_one();
+    if (due) database->checkpoint_cv_.notify_one();
     return SQLITE_OK;
   }
+
+  // Pages committed to the WAL and not yet copied into the database. Guarded by
+  // checkpoint_mu_.
+  int PendingPages() const { return wal_pages_ - checkpointed_pages_; }
 
   void CheckpointLoop() {
     std::unique_lock<std::mutex> lock(checkpoint_mu_);
     while (!closing_) {
       checkpoint_cv_.wait_for(lock, kCheckpointInterval,
-                              [this] { return closing_ || wal_pages_ >= kCheckpointPages; });
+                              [this] { return closing_ || PendingPages() >= kCheckpointPages; });
       if (closing_) break;
-      if (wal_pages_ == 0) continue;
-      wal_pages_ = 0;
+      if (PendingPages() <= 0) continue;
+      uint64_t restarts = wal_restarts_;
       lock.unlock();
-      // PASSIVE: copies what no reader still needs, waiting for neither readers nor the
-      // writer; the writer restarts the WAL from its start once all of it is copied.
-      sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                nullptr, nullptr);
+      int copied_pages = 0;
+      int rc = Checkpoint(&copied_pages);
       lock.lock();
+      if (rc == SQLITE_OK && restarts == wal_restarts_ && wal_pages_ > copied_pages &&
+          wal_pages_ >= kCheckpointPages) {
+        // The writer restarts the WAL from its start only once all of it is copied, which
+        // the commits made during a checkpoint prevent: under a steady stream of them the WAL
+        // would grow to kInlineCheckpointPages. The few pages they added are copied with the
+        // writer held off (write_mu_ before checkpoint_mu_, as in a commit).
+        lock.unlock();
+        {
+          std::lock_guard<std::mutex> writer(write_mu_);
+          restarts = wal_restarts_;
+          rc = Checkpoint(&copied_pages);
+        }
+        lock.lock();
+      }
+      // Without this, a WAL that a reader keeps from being copied whole would be checkpointed
+      // again after every commit, each time with two fsyncs. A WAL restarted meanwhile is
+      // another WAL: its pages all count as pending.
+      if (rc == SQLITE_OK && restarts == wal_restarts_) checkpointed_pages_ = copied_pages;
     }
+  }
+
+  // PASSIVE: copies what no reader still needs, waiting for neither readers nor the writer.
+  int Checkpoint(int* copied_pages) {
+    return sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                     nullptr, copied_pages);
   }
 
   const std::string path_;
@@ -403,8 +436,12 @@ class SqliteDatabase : public Database {
   std::unique_ptr<Connection> checkpointer_;  // used by checkpoint_thread_ only
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
-  int wal_pages_ = 0;     // pages in the WAL after the last commit; guarded by checkpoint_mu_
-  bool closing_ = false;  // guarded by checkpoint_mu_
+  int wal_pages_ = 0;           // pages in the WAL after the last commit; guarded by checkpoint_mu_
+  int checkpointed_pages_ = 0;  // of those, copied into the database; guarded by checkpoint_mu_
+  // Times the WAL was seen to start over; guarded by checkpoint_mu_, and written by commits
+  // only, so that write_mu_ holds it still as well.
+  uint64_t wal_restarts_ = 0;
+  bool closing_ = false;           // guarded by checkpoint_mu_
   std::thread checkpoint_thread_;  // last: starts once the rest is built
 };
 
