@@ -91,6 +91,17 @@ const char* const kSchemaV2 = R"sql(
 CREATE INDEX objects_versions_key_latest ON objects_versions (bucket, key, is_latest);
 )sql";
 
+// Small bodies live in the database (LocalObjectStoreOptions::inline_max_bytes), in a table
+// of their own so that version rows stay small for listings. A body goes with its version
+// row, whichever statement deletes the row.
+const char* const kSchemaV3 = R"sql(
+CREATE TABLE objects_inline (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+ALTER TABLE objects_versions ADD COLUMN inline_id INTEGER;
+CREATE TRIGGER objects_inline_drop AFTER DELETE ON objects_versions
+  WHEN OLD.inline_id IS NOT NULL
+  BEGIN DELETE FROM objects_inline WHERE id = OLD.inline_id; END;
+)sql";
+
 // ---- Errors, worded as S3 words them --------------------------------------------------
 
 Status NoSuchBucket() {
@@ -297,8 +308,8 @@ ObjectInfo InfoFromRow(const std::string& bucket, const Row& row) {
 }
 
 constexpr std::string_view kVersionColumns =
-    "key, version_id, seq, is_latest, delete_marker, blob, size, etag, last_modified, "
-    "parts_count, meta, tags";
+    "key, version_id, seq, is_latest, delete_marker, blob, inline_id, size, etag, "
+    "last_modified, parts_count, meta, tags";
 
 // A file descriptor that closes itself.
 class Fd {
@@ -425,12 +436,64 @@ class FileObjectReader : public ObjectReader {
   uint64_t pos_ = 0;
 };
 
-// A blob written to the temp directory and then moved into place.
+// An inline body (LocalObjectStoreOptions::inline_max_bytes), read from the database.
+class MemoryObjectReader : public ObjectReader {
+ public:
+  MemoryObjectReader(std::string data, uint64_t offset, uint64_t length)
+      : data_(std::move(data)), offset_(offset), length_(length) {}
+
+  uint64_t offset() const override { return offset_; }
+  uint64_t length() const override { return length_; }
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    n = static_cast<size_t>(std::min<uint64_t>(n, length_ - pos_));
+    std::memcpy(buf, data_.data() + offset_ + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+  Status WriteTo(http::BodyWriter& writer) override {
+    const std::string_view rest(data_.data() + offset_ + pos_, length_ - pos_);
+    pos_ = length_;
+    return rest.empty() ? Status::Ok() : writer.Write(rest);
+  }
+
+ private:
+  const std::string data_;
+  const uint64_t offset_;
+  const uint64_t length_;
+  uint64_t pos_ = 0;
+};
+
+// A new body, ready to be committed: a blob written to the temp directory and then moved
+// into place, or bytes to keep inline.
 struct StagedBlob {
-  std::string id;
+  std::string id;                   // the blob; empty for an inline body
+  std::optional<std::string> data;  // the inline body
   uint64_t size = 0;
   std::string md5;  // raw
   Checksums checksums;
+};
+
+// A copy source's body: its open blob, or its inline bytes.
+struct SourceBody {
+  Fd fd;
+  std::optional<std::string> data;
+
+  // Reads up to n bytes at offset, as pread does.
+  Result<size_t> ReadAt(char* buf, size_t n, uint64_t offset) const {
+    if (data) {
+      if (offset >= data->size()) return size_t{0};
+      n = static_cast<size_t>(std::min<uint64_t>(n, data->size() - offset));
+      std::memcpy(buf, data->data() + offset, n);
+      return n;
+    }
+    while (true) {
+      const ssize_t r = ::pread(fd.get(), buf, n, static_cast<off_t>(offset));
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno != EINTR) return Errno("cannot read", "copy source");
+    }
+  }
 };
 
 // Parses the base64 value of a checksum header: InvalidRequest when malformed.
@@ -611,9 +674,10 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     spec.expected = options.expected;
     spec.trailing = options.trailing_checksums;
     spec.content_length = options.content_length;
-    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageBody(body, spec));
+    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageBody(body, spec, /*may_inline=*/true));
     NewVersion v;
     v.blob = staged.id;
+    v.data = std::move(staged.data);
     v.size = staged.size;
     v.etag = Quote(HexEncode(staged.md5));
     v.meta = MetaJson(options.metadata, staged.checksums);
@@ -624,11 +688,20 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   Result<GetResult> GetObject(const std::string& bucket, const std::string& key,
                               const GetOptions& options) override {
     for (int attempt = 0;; ++attempt) {
-      NIMBUS_ASSIGN_OR_RETURN(VersionRow row, FindReadableVersion(bucket, key, options.version_id));
+      NIMBUS_ASSIGN_OR_RETURN(VersionRow row, FindReadableVersion(bucket, key, options.version_id,
+                                                                  /*with_data=*/true));
       NIMBUS_RETURN_IF_ERROR(CheckConditions(row.info, options.conditions));
       ResolvedRange range{0, row.info.size};
       if (options.range) {
         NIMBUS_ASSIGN_OR_RETURN(range, ResolveRange(*options.range, row.info.size));
+      }
+      if (row.data) {
+        GetResult result;
+        result.info = std::move(row.info);
+        result.partial = options.range.has_value();
+        result.body =
+            std::make_unique<MemoryObjectReader>(std::move(*row.data), range.offset, range.length);
+        return result;
       }
       Fd fd(::open(BlobPath(row.blob).c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) {
@@ -746,9 +819,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     Tags tags;
     NewVersion v;
     ObjectInfo source;
-    NIMBUS_ASSIGN_OR_RETURN(
-        Fd in, OpenSource(options.source_bucket, options.source_key, options.source_version_id,
-                          options.source_conditions, &source, &tags));
+    NIMBUS_ASSIGN_OR_RETURN(SourceBody in, OpenSource(options.source_bucket, options.source_key,
+                                                      options.source_version_id,
+                                                      options.source_conditions, &source, &tags));
     if (options.metadata_directive == Directive::kReplace) {
       NIMBUS_RETURN_IF_ERROR(ValidateMetadata(options.metadata));
       metadata = options.metadata;
@@ -765,11 +838,11 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     const ChecksumAlgorithm algo = options.checksum_algorithm;
     const bool reuse_digests = source.parts_count == 0 && (algo == ChecksumAlgorithm::kNone ||
                                                            !source.checksums.Of(algo).empty());
-    NIMBUS_ASSIGN_OR_RETURN(
-        StagedBlob staged,
-        StageCopy(in.get(), 0, source.size, reuse_digests,
-                  algo == ChecksumAlgorithm::kNone ? std::vector<ChecksumAlgorithm>{}
-                                                   : std::vector<ChecksumAlgorithm>{algo}));
+    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageCopy(in, 0, source.size, reuse_digests,
+                                                         algo == ChecksumAlgorithm::kNone
+                                                             ? std::vector<ChecksumAlgorithm>{}
+                                                             : std::vector<ChecksumAlgorithm>{algo},
+                                                         /*may_inline=*/true));
     Checksums checksums;
     if (reuse_digests) {
       v.etag = source.etag;
@@ -783,6 +856,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       checksums = staged.checksums;
     }
     v.blob = staged.id;
+    v.data = std::move(staged.data);
     v.size = staged.size;
     v.meta = MetaJson(metadata, checksums);
     v.tags = TagsJson(tags);
@@ -992,7 +1066,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     spec.expected = options.expected;
     spec.trailing = options.trailing_checksums;
     spec.content_length = options.content_length;
-    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageBody(body, spec));
+    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageBody(body, spec, /*may_inline=*/false));
     return CommitPart(bucket, key, upload_id, part_number, staged);
   }
 
@@ -1003,9 +1077,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     NIMBUS_ASSIGN_OR_RETURN(MultipartUpload upload, FindUpload(db_, bucket, key, upload_id));
     ObjectInfo source;
     Tags unused;
-    NIMBUS_ASSIGN_OR_RETURN(
-        Fd in, OpenSource(options.source_bucket, options.source_key, options.source_version_id,
-                          options.source_conditions, &source, &unused));
+    NIMBUS_ASSIGN_OR_RETURN(SourceBody in, OpenSource(options.source_bucket, options.source_key,
+                                                      options.source_version_id,
+                                                      options.source_conditions, &source, &unused));
     ResolvedRange range{0, source.size};
     if (options.source_range) {
       const ByteRange& r = *options.source_range;
@@ -1024,8 +1098,8 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     if (upload.checksum_algorithm != ChecksumAlgorithm::kNone) {
       algos.push_back(upload.checksum_algorithm);
     }
-    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged,
-                            StageCopy(in.get(), range.offset, range.length, false, algos));
+    NIMBUS_ASSIGN_OR_RETURN(StagedBlob staged, StageCopy(in, range.offset, range.length, false,
+                                                         algos, /*may_inline=*/false));
     return CommitPart(bucket, key, upload_id, part_number, staged);
   }
 
@@ -1269,7 +1343,8 @@ class LocalObjectStoreImpl : public LocalObjectStore {
  private:
   struct NewVersion {
     bool delete_marker = false;
-    std::string blob;  // empty for delete markers
+    std::string blob;                 // empty for delete markers and inline bodies
+    std::optional<std::string> data;  // an inline body
     uint64_t size = 0;
     std::string etag;
     int parts_count = 0;
@@ -1279,7 +1354,8 @@ class LocalObjectStoreImpl : public LocalObjectStore {
 
   struct VersionRow {
     ObjectInfo info;
-    std::string blob;
+    std::string blob;                 // empty for an inline body
+    std::optional<std::string> data;  // an inline body, when asked for
     std::string tags;
   };
 
@@ -1409,6 +1485,12 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     return temp;
   }
 
+  Status CreateTemp(std::optional<TempFile>* temp) {
+    NIMBUS_ASSIGN_OR_RETURN(TempFile created, CreateTemp());
+    temp->emplace(std::move(created));
+    return Status::Ok();
+  }
+
   // Syncs the temp file and moves it into blobs/; returns the blob id.
   Result<std::string> FinishTemp(TempFile& temp) {
     if (Crash(CrashPoint::kTempWritten)) {
@@ -1449,8 +1531,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   }
 
   // Streams body into a new blob, hashing as it goes; verifies digests before the blob can
-  // become visible.
-  Result<StagedBlob> StageBody(http::BodyReader& body, const BodySpec& spec) {
+  // become visible. With may_inline, a body of up to inline_max_bytes stays in memory, to be
+  // kept inline; a longer one goes to a file as soon as it is seen to be longer.
+  Result<StagedBlob> StageBody(http::BodyReader& body, const BodySpec& spec, bool may_inline) {
     std::optional<std::string> md5;
     if (spec.content_md5) {
       md5 = Base64Decode(Trim(*spec.content_md5));
@@ -1469,7 +1552,13 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     if (spec.trailing && spec.algorithms.empty()) {
       for (ChecksumAlgorithm a : kAllChecksums) sums.Enable(a);
     }
-    NIMBUS_ASSIGN_OR_RETURN(TempFile temp, CreateTemp());
+    std::optional<std::string> data;
+    if (may_inline && (!spec.content_length || *spec.content_length <= options_.inline_max_bytes)) {
+      data.emplace();
+      if (spec.content_length) data->reserve(*spec.content_length);
+    }
+    std::optional<TempFile> temp;
+    if (!data) NIMBUS_RETURN_IF_ERROR(CreateTemp(&temp));
     // A small body needs no more than its own size (plus a byte to see a longer one).
     const size_t cap = static_cast<size_t>(std::min<uint64_t>(
         options_.buffer_size, spec.content_length ? *spec.content_length + 1 : UINT64_MAX));
@@ -1479,8 +1568,17 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       NIMBUS_ASSIGN_OR_RETURN(size_t n, body.Read(buf.get(), cap));
       if (n == 0) break;
       sums.Update(std::string_view(buf.get(), n));
-      NIMBUS_RETURN_IF_ERROR(WriteAll(temp.fd.get(), buf.get(), n, temp.path));
       size += n;
+      if (data && size <= options_.inline_max_bytes) {
+        data->append(buf.get(), n);
+        continue;
+      }
+      if (data) {  // longer than an inline body after all
+        NIMBUS_RETURN_IF_ERROR(CreateTemp(&temp));
+        NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), data->data(), data->size(), temp->path));
+        data.reset();
+      }
+      NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), buf.get(), n, temp->path));
     }
     if (spec.content_length && size != *spec.content_length) {
       return Status::Aws("IncompleteBody", 400,
@@ -1506,44 +1604,68 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       }
     }
     StagedBlob staged;
-    NIMBUS_ASSIGN_OR_RETURN(staged.id, FinishTemp(temp));
+    if (data) {
+      staged.data = std::move(data);
+    } else {
+      NIMBUS_ASSIGN_OR_RETURN(staged.id, FinishTemp(*temp));
+    }
     staged.size = size;
     staged.md5 = sums.Md5();
     staged.checksums = std::move(stored);
     return staged;
   }
 
-  // Copies [offset, offset+length) of an open blob into a new blob. Without digests the
-  // kernel copies; with them the bytes pass through a bounded buffer and are hashed.
-  Result<StagedBlob> StageCopy(int in, uint64_t offset, uint64_t length, bool kernel_copy,
-                               const std::vector<ChecksumAlgorithm>& algorithms) {
-    NIMBUS_ASSIGN_OR_RETURN(TempFile temp, CreateTemp());
+  // Copies [offset, offset+length) of a source into a new blob, or, with may_inline and
+  // no more than inline_max_bytes, into memory to be kept inline. Without digests a blob
+  // source is copied by the kernel; otherwise the bytes pass through a bounded buffer and
+  // are hashed.
+  Result<StagedBlob> StageCopy(const SourceBody& in, uint64_t offset, uint64_t length,
+                               bool kernel_copy, const std::vector<ChecksumAlgorithm>& algorithms,
+                               bool may_inline) {
     StagedBlob staged;
-    if (kernel_copy) {
-      NIMBUS_RETURN_IF_ERROR(
-          CopyRange(in, offset, length, temp.fd.get(), options_.buffer_size, temp.path));
-    } else {
-      MultiChecksum sums;
-      for (ChecksumAlgorithm a : algorithms) sums.Enable(a);
-      auto buf = std::make_unique_for_overwrite<char[]>(options_.buffer_size);
-      uint64_t done = 0;
-      while (done < length) {
-        size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, options_.buffer_size));
-        ssize_t n = ::pread(in, buf.get(), want, static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Errno("cannot read", "copy source");
-        if (n == 0) return Status::Internal("copy source is shorter than its metadata");
-        sums.Update(std::string_view(buf.get(), static_cast<size_t>(n)));
-        NIMBUS_RETURN_IF_ERROR(
-            WriteAll(temp.fd.get(), buf.get(), static_cast<size_t>(n), temp.path));
-        done += static_cast<uint64_t>(n);
-      }
+    staged.size = length;
+    MultiChecksum sums;
+    for (ChecksumAlgorithm a : algorithms) sums.Enable(a);
+    auto finish_sums = [&] {
+      if (kernel_copy) return;
       sums.Finish();
       staged.md5 = sums.Md5();
       for (ChecksumAlgorithm a : algorithms) staged.checksums.Of(a) = Base64Encode(sums.Digest(a));
+    };
+    const bool into_memory = may_inline && length <= options_.inline_max_bytes;
+    std::optional<TempFile> temp;
+    if (into_memory) {
+      staged.data.emplace();
+      staged.data->reserve(length);
+    } else {
+      NIMBUS_RETURN_IF_ERROR(CreateTemp(&temp));
     }
-    NIMBUS_ASSIGN_OR_RETURN(staged.id, FinishTemp(temp));
-    staged.size = length;
+    if (temp && kernel_copy && !in.data) {
+      NIMBUS_RETURN_IF_ERROR(
+          CopyRange(in.fd.get(), offset, length, temp->fd.get(), options_.buffer_size, temp->path));
+    } else {
+      const size_t cap = static_cast<size_t>(
+          std::min<uint64_t>(options_.buffer_size, std::max<uint64_t>(1, length)));
+      auto buf = std::make_unique_for_overwrite<char[]>(cap);
+      uint64_t done = 0;
+      while (done < length) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, cap));
+        NIMBUS_ASSIGN_OR_RETURN(size_t n, in.ReadAt(buf.get(), want, offset + done));
+        if (n == 0) return Status::Internal("copy source is shorter than its metadata");
+        const std::string_view chunk(buf.get(), n);
+        if (!kernel_copy) sums.Update(chunk);
+        if (temp) {
+          NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), chunk.data(), n, temp->path));
+        } else {
+          staged.data->append(chunk);
+        }
+        done += n;
+      }
+    }
+    finish_sums();
+    if (temp) {
+      NIMBUS_ASSIGN_OR_RETURN(staged.id, FinishTemp(*temp));
+    }
     return staged;
   }
 
@@ -1595,14 +1717,21 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         s.Exec("UPDATE objects_versions SET is_latest = 0 WHERE bucket = ? "
                "AND key = ? AND is_latest = 1",
                {bucket, KeyParam(key)}));
+    Value inline_id;
+    if (v.data) {
+      NIMBUS_ASSIGN_OR_RETURN(Rows id, s.Query("INSERT INTO objects_inline (data) VALUES (?) "
+                                               "RETURNING id",
+                                               {Value::Blob(*v.data)}));
+      inline_id = id[0]["id"];
+    }
     const double now = clock_.Now();
     NIMBUS_RETURN_IF_ERROR(
         s.Exec("INSERT INTO objects_versions (bucket, key, version_id, seq, is_latest, "
-               "delete_marker, blob, size, etag, last_modified, parts_count, meta, tags) "
-               "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "delete_marker, blob, inline_id, size, etag, last_modified, parts_count, meta, "
+               "tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                {bucket, KeyParam(key), version_id, seq[0]["next"].AsInt(), v.delete_marker,
-                v.blob.empty() ? Value() : Value(v.blob), v.size, v.etag, now, v.parts_count,
-                v.meta, v.tags}));
+                v.blob.empty() ? Value() : Value(v.blob), inline_id, v.size, v.etag, now,
+                v.parts_count, v.meta, v.tags}));
     ObjectInfo info;
     info.bucket = bucket;
     info.key = key;
@@ -1651,20 +1780,26 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   }
 
   Result<VersionRow> FindReadableVersion(const std::string& bucket, const std::string& key,
-                                         const std::string& version_id) {
-    return FindReadableVersionTx(db_, bucket, key, version_id);
+                                         const std::string& version_id, bool with_data = false) {
+    return FindReadableVersionTx(db_, bucket, key, version_id, with_data);
   }
 
   // The version a read addresses: the latest (NoSuchKey when it is a delete marker) or the
   // one named (NoSuchVersion; MethodNotAllowed for a delete marker).
+  // with_data also reads an inline body, in the same statement as its row: a body replaced
+  // meanwhile cannot be missed.
   static Result<VersionRow> FindReadableVersionTx(Session& s, const std::string& bucket,
                                                   const std::string& key,
-                                                  const std::string& version_id) {
+                                                  const std::string& version_id,
+                                                  bool with_data = false) {
     NIMBUS_RETURN_IF_ERROR(ValidateKey(key));
     if (!version_id.empty()) NIMBUS_RETURN_IF_ERROR(ValidateVersionId(version_id));
-    const std::string sql = "SELECT " + std::string(kVersionColumns) +
-                            " FROM objects_versions WHERE bucket = ? AND key = ? AND " +
-                            (version_id.empty() ? "is_latest = 1" : "version_id = ?");
+    const std::string sql =
+        "SELECT " + std::string(kVersionColumns) +
+        (with_data ? ", (SELECT data FROM objects_inline WHERE id = inline_id) AS inline_data"
+                   : "") +
+        " FROM objects_versions WHERE bucket = ? AND key = ? AND " +
+        (version_id.empty() ? "is_latest = 1" : "version_id = ?");
     Params params{bucket, KeyParam(key)};
     if (!version_id.empty()) params.push_back(version_id);
     NIMBUS_ASSIGN_OR_RETURN(Rows rows, s.Query(sql, params));
@@ -1675,18 +1810,26 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     VersionRow row;
     row.info = InfoFromRow(bucket, rows[0]);
     if (row.info.delete_marker) return version_id.empty() ? NoSuchKey() : MethodNotAllowed();
-    row.blob = rows[0]["blob"].AsString();
-    if (!ValidBlobId(row.blob)) return Status::Internal("object row names no valid blob");
+    if (rows[0]["inline_id"].is_null()) {
+      row.blob = rows[0]["blob"].AsString();
+      if (!ValidBlobId(row.blob)) return Status::Internal("object row names no valid blob");
+    } else if (with_data) {
+      const Value& data = rows[0]["inline_data"];
+      if (data.AsString().size() != row.info.size) {
+        return Status::Internal("object row names no inline body of its size");
+      }
+      row.data = data.AsString();
+    }
     row.tags = rows[0]["tags"].AsString();
     return row;
   }
 
   // Opens a copy source after checking its conditions; fills its info and tags.
-  Result<Fd> OpenSource(const std::string& bucket, const std::string& key,
-                        const std::string& version_id, const Conditions& conditions,
-                        ObjectInfo* info, Tags* tags) {
+  Result<SourceBody> OpenSource(const std::string& bucket, const std::string& key,
+                                const std::string& version_id, const Conditions& conditions,
+                                ObjectInfo* info, Tags* tags) {
     for (int attempt = 0;; ++attempt) {
-      Result<VersionRow> row = FindReadableVersion(bucket, key, version_id);
+      Result<VersionRow> row = FindReadableVersion(bucket, key, version_id, /*with_data=*/true);
       if (!row.ok()) {
         if (row.status().code() == "MethodNotAllowed") {
           return Status::Aws("InvalidRequest", 400,
@@ -1696,14 +1839,19 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         return row.status();
       }
       NIMBUS_RETURN_IF_ERROR(CheckConditions(row->info, conditions, true));
-      Fd fd(::open(BlobPath(row->blob).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) {
-        if (errno == ENOENT && attempt < kOpenRetries) continue;
-        return Errno("cannot open object", BlobPath(row->blob));
+      SourceBody source;
+      if (row->data) {
+        source.data = std::move(row->data);
+      } else {
+        source.fd = Fd(::open(BlobPath(row->blob).c_str(), O_RDONLY | O_CLOEXEC));
+        if (!source.fd.valid()) {
+          if (errno == ENOENT && attempt < kOpenRetries) continue;
+          return Errno("cannot open object", BlobPath(row->blob));
+        }
       }
       *info = std::move(row->info);
       *tags = ParseTags(row->tags);
-      return fd;
+      return source;
     }
   }
 
@@ -1807,6 +1955,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
 void LocalObjectStore::RegisterMigrations(store::Database& db) {
   db.RegisterMigration("objects", 1, kSchemaV1);
   db.RegisterMigration("objects", 2, kSchemaV2);
+  db.RegisterMigration("objects", 3, kSchemaV3);
 }
 
 Result<std::unique_ptr<LocalObjectStore>> LocalObjectStore::Open(LocalObjectStoreOptions options) {

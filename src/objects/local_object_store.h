@@ -46,6 +46,10 @@ struct LocalObjectStoreOptions {
   // every write atomic against a process crash but not against power loss: for tests and
   // scratch stores only.
   bool sync_writes = true;
+  // PutObject and CopyObject keep a body up to this size in the metadata database instead
+  // of a file of its own: one transaction instead of a file's create, write and rename (and
+  // its fsyncs). Multipart parts are always files. 0 puts every body in a file.
+  uint64_t inline_max_bytes = 64u << 10;
   // Test seam: called at each CrashPoint of every write; returning true makes the operation
   // stop right there — nothing undone, nothing cleaned — and return an internal error, as if
   // the process had died.

@@ -83,6 +83,7 @@ class LocalObjectStoreTest : public ::testing::Test {
     options.buffer_size = 4096;
     options.crash_hook = std::move(hook);
     options.sync_writes = sync_writes;
+    options.inline_max_bytes = inline_max_bytes_;
     auto opened = LocalObjectStore::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
@@ -110,7 +111,15 @@ class LocalObjectStoreTest : public ::testing::Test {
     return n;
   }
 
+  int64_t InlineBodies() {
+    auto rows = db_->Query("SELECT COUNT(*) AS n FROM objects_inline");
+    return rows.ok() ? (*rows)[0]["n"].AsInt() : -1;
+  }
+
   std::string dir_;
+  // Bodies go to blob files here, as the file-level checks of most tests expect;
+  // InlineBodyTest keeps small ones in the database, as a server does by default.
+  uint64_t inline_max_bytes_ = 0;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<LocalObjectStore> store_;
 };
@@ -1039,6 +1048,177 @@ TEST_F(LocalObjectStoreTest, ConcurrentWritersToOneKeyResolveLastWriterWins) {
   EXPECT_EQ(store_->HeadObject("bkt", "contended", {})->etag, QuotedMd5(final_body));
   EXPECT_EQ(CountFiles("blobs"), 1u + kThreads);
   EXPECT_EQ(CountFiles("tmp"), 0u);
+}
+
+// ---- Inline bodies -----------------------------------------------------------------------
+
+class InlineBodyTest : public MultipartTest {
+ protected:
+  static constexpr uint64_t kInlineMax = 6000;  // over one 4096-byte read, under two
+  void SetUp() override {
+    inline_max_bytes_ = kInlineMax;
+    MultipartTest::SetUp();
+  }
+};
+
+TEST_F(InlineBodyTest, BodiesUpToTheLimitLiveInTheDatabase) {
+  const std::string at_limit(kInlineMax, 'x');
+  PutOptions known;
+  known.content_length = at_limit.size();
+  auto put = Put("at-limit", at_limit, known);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->etag, QuotedMd5(at_limit));
+  ASSERT_TRUE(Put("empty", "").ok());
+  EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
+  EXPECT_EQ(InlineBodies(), 2);
+  EXPECT_EQ(Read("at-limit"), at_limit);
+  EXPECT_EQ(Read("empty"), "");
+  GetOptions range;
+  range.range = ParseRange("bytes=5990-");
+  auto got = store_->GetObject("bkt", "at-limit", range);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->partial);
+  EXPECT_FALSE(got->body->file_region());
+  EXPECT_EQ(*got->body->ReadAll(100), std::string(10, 'x'));
+
+  const std::string over(kInlineMax + 1, 'y');
+  known.content_length = over.size();
+  ASSERT_TRUE(Put("over", over, known).ok());
+  EXPECT_EQ(CountFiles("blobs"), 1u);
+  EXPECT_EQ(InlineBodies(), 2);
+  EXPECT_EQ(Read("over"), over);
+}
+
+TEST_F(InlineBodyTest, ABodyOfUnknownLengthMovesToAFileOnceItIsLonger) {
+  // Read 4096 bytes at a time: the first read stays in memory, the second spills it.
+  std::string body;
+  for (int i = 0; i < 10000; ++i) body.push_back(static_cast<char>('a' + i % 26));
+  auto put = Put("long", body);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->etag, QuotedMd5(body));
+  EXPECT_EQ(CountFiles("blobs"), 1u);
+  EXPECT_EQ(CountFiles("tmp"), 0u);
+  EXPECT_EQ(InlineBodies(), 0);
+  EXPECT_EQ(Read("long"), body);
+}
+
+TEST_F(InlineBodyTest, ReplacedAndDeletedVersionsTakeTheirBodiesAlong) {
+  ASSERT_TRUE(Put("k", "first").ok());
+  ASSERT_TRUE(Put("k", "second").ok());
+  EXPECT_EQ(Read("k"), "second");
+  EXPECT_EQ(InlineBodies(), 1);
+  ASSERT_TRUE(store_->DeleteObject("bkt", "k", "").ok());
+  EXPECT_EQ(InlineBodies(), 0);
+
+  ASSERT_TRUE(store_->PutBucketVersioning("bkt", VersioningStatus::kEnabled).ok());
+  auto v1 = Put("v", "one");
+  auto v2 = Put("v", "two");
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  ASSERT_TRUE(store_->DeleteObject("bkt", "v", "").ok());  // a delete marker has no body
+  EXPECT_EQ(InlineBodies(), 2);
+  GetOptions old;
+  old.version_id = v1->version_id;
+  EXPECT_EQ(Read("v", old), "one");
+  ASSERT_TRUE(store_->DeleteObject("bkt", "v", v1->version_id).ok());
+  EXPECT_EQ(InlineBodies(), 1);
+  old.version_id = v2->version_id;
+  EXPECT_EQ(Read("v", old), "two");
+  EXPECT_EQ(CountFiles("blobs"), 0u);
+}
+
+TEST_F(InlineBodyTest, FailedDigestsAndMissingBucketsLeaveNoBody) {
+  PutOptions bad;
+  bad.content_md5 = Base64Encode(Md5("something else"));
+  EXPECT_EQ(Put("k", "body", bad).status().code(), "BadDigest");
+  PutOptions known;
+  known.content_length = 4;
+  EXPECT_EQ(Put("k", "body", known, "missing").status().code(), "NoSuchBucket");
+  EXPECT_EQ(Read("k"), "<NoSuchKey>");
+  EXPECT_EQ(InlineBodies(), 0);
+  EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
+}
+
+TEST_F(InlineBodyTest, CopiesMoveBytesBetweenInlineAndFileBodies) {
+  ASSERT_TRUE(Put("small", "0123456789abcdefghijklmnopqrstuvwxyz").ok());
+  const std::string big(kInlineMax * 2, 'b');
+  ASSERT_TRUE(Put("big", big).ok());
+  CopyOptions copy;
+  copy.source_bucket = "bkt";
+  copy.source_key = "small";
+  auto small_copy = store_->CopyObject("bkt", "small-copy", copy);
+  ASSERT_TRUE(small_copy.ok()) << small_copy.status().ToString();
+  EXPECT_EQ(small_copy->info.etag, QuotedMd5("0123456789abcdefghijklmnopqrstuvwxyz"));
+  copy.source_key = "big";
+  copy.checksum_algorithm = ChecksumAlgorithm::kSha256;  // computed while copying
+  auto big_copy = store_->CopyObject("bkt", "big-copy", copy);
+  ASSERT_TRUE(big_copy.ok()) << big_copy.status().ToString();
+  EXPECT_EQ(big_copy->info.checksums.sha256,
+            Base64Encode(ComputeChecksum(ChecksumAlgorithm::kSha256, big)));
+  EXPECT_EQ(InlineBodies(), 2);
+  EXPECT_EQ(CountFiles("blobs"), 2u);
+  EXPECT_EQ(Read("small-copy"), "0123456789abcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(Read("big-copy"), big);
+
+  // A part copied from an inline body is a file, as every part is.
+  auto upload = store_->CreateMultipartUpload("bkt", "mp", {});
+  UploadPartCopyOptions part;
+  part.source_bucket = "bkt";
+  part.source_key = "small";
+  part.source_range = ParseRange("bytes=10-35");
+  auto p1 = store_->UploadPartCopy("bkt", "mp", upload->upload_id, 1, part);
+  ASSERT_TRUE(p1.ok()) << p1.status().ToString();
+  EXPECT_EQ(p1->etag, QuotedMd5("abcdefghijklmnopqrstuvwxyz"));
+  EXPECT_EQ(CountFiles("blobs"), 3u);
+  auto done = store_->CompleteMultipartUpload("bkt", "mp", upload->upload_id, {{1, p1->etag, {}}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(Read("mp"), "abcdefghijklmnopqrstuvwxyz");
+
+  // Bodies written under another limit stay where they are and copy by the current one.
+  inline_max_bytes_ = 8;
+  Reopen();
+  copy.source_key = "small";
+  copy.checksum_algorithm = ChecksumAlgorithm::kNone;
+  ASSERT_TRUE(store_->CopyObject("bkt", "now-a-file", copy).ok());
+  EXPECT_EQ(Read("now-a-file"), "0123456789abcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(Read("small"), "0123456789abcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(CountFiles("blobs"), 4u);  // big, big-copy, mp and now-a-file
+}
+
+TEST_F(InlineBodyTest, ACrashAfterTheCommitKeepsTheNewBody) {
+  ASSERT_TRUE(Put("k", "old").ok());
+  Reopen([](CrashPoint p) { return p == CrashPoint::kCommitted; });
+  EXPECT_FALSE(Put("k", "new").ok());
+  Reopen();
+  ASSERT_TRUE(store_->Recover().ok());
+  EXPECT_EQ(Read("k"), "new");
+  EXPECT_EQ(InlineBodies(), 1);
+  EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
+}
+
+TEST_F(InlineBodyTest, ConcurrentWritersNeverSeeATornOrForeignBody) {
+  constexpr int kThreads = 6, kWrites = 20;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWrites; ++i) {
+        std::string body(100 + t * 10 + i, static_cast<char>('a' + t));
+        if (!Put("contended", body).ok()) ++failures;
+        if (!Put("own-" + std::to_string(t) + "-" + std::to_string(i), body).ok()) ++failures;
+        auto got = store_->GetObject("bkt", "contended", {});
+        if (!got.ok()) {
+          ++failures;
+          continue;
+        }
+        auto data = got->body->ReadAll(1 << 20);
+        if (!data.ok() || QuotedMd5(*data) != got->info.etag) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(InlineBodies(), 1 + kThreads * kWrites);
+  EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
 }
 
 }  // namespace

@@ -257,17 +257,31 @@ TEST_F(S3HandlersTest, PutThenRangedGetStreamsThePartialBodyWith206) {
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(ctx_.response_status, 206);
   EXPECT_EQ(got->GetString("ContentRange"), "bytes 2-4/10");
-  // A local object is served from its blob file (sendfile), not through a stream.
-  ASSERT_TRUE(ctx_.response_file);
-  EXPECT_FALSE(ctx_.response_stream);
-  EXPECT_EQ(ctx_.response_file->length, 3u);
-  EXPECT_TRUE(ctx_.response_file->keep_alive);
+  // A small object lives in the metadata database and streams from memory.
+  EXPECT_FALSE(ctx_.response_file);
+  EXPECT_EQ(ctx_.response_stream_length, 3u);
   EXPECT_EQ(Streamed(), "234");
 
   auto whole = Call("GetObject", Value::Object({{"Bucket", "bkt"}, {"Key", "k"}}));
   ASSERT_TRUE(whole.ok());
   EXPECT_FALSE(ctx_.response_status);
   EXPECT_EQ(Streamed(), "0123456789");
+}
+
+TEST_F(S3HandlersTest, LargerObjectsAreServedFromTheirBlobFiles) {
+  std::string body(100 << 10, 'z');
+  body[70000] = '!';
+  ASSERT_TRUE(Call("PutObject", Value::Object({{"Bucket", "bkt"}, {"Key", "k"}}), body).ok());
+  auto got = Call("GetObject",
+                  Value::Object({{"Bucket", "bkt"}, {"Key", "k"}, {"Range", "bytes=69999-70001"}}));
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(ctx_.response_status, 206);
+  // Served from the blob file (sendfile), not through a stream.
+  ASSERT_TRUE(ctx_.response_file);
+  EXPECT_FALSE(ctx_.response_stream);
+  EXPECT_EQ(ctx_.response_file->length, 3u);
+  EXPECT_TRUE(ctx_.response_file->keep_alive);
+  EXPECT_EQ(Streamed(), "z!z");
 }
 
 TEST_F(S3HandlersTest, ConditionalGetMapsTo412And304) {
