@@ -1215,6 +1215,14 @@ TEST_F(InlineBodyTest, ConcurrentWritersNeverSeeATornOrForeignBody) {
       }
     });
   }
+  // Writes to a missing bucket share the others' transactions and fail alone.
+  threads.emplace_back([&] {
+    for (int i = 0; i < kWrites; ++i) {
+      if (Put("lost-" + std::to_string(i), "x", {}, "missing").status().code() != "NoSuchBucket") {
+        ++failures;
+      }
+    }
+  });
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(InlineBodies(), 1 + kThreads * kWrites);
