@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "store/database.h"
+#include "store/wal_buffer_vfs.h"
 
 namespace nimbus::store {
 namespace {
@@ -52,9 +53,9 @@ class Connection {
 
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool reader) {
     sqlite3* db = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             WalBufferVfsName());
     auto conn = std::make_unique<Connection>(db);
     if (rc != SQLITE_OK) return SqliteError(db, rc, "cannot open " + path);
     sqlite3_busy_timeout(db, kBusyTimeoutMs);
