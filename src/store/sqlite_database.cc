@@ -28,6 +28,7 @@ constexpr size_t kMaxStatements = 128;  // cached prepared statements per connec
 // the writer lock. Should they fall behind, the committing thread checkpoints itself beyond
 // kInlineCheckpointPages, so the WAL stays bounded.
 constexpr int kCheckpointPages = 1000;
+constexpr int kRestartPages = 8000;
 constexpr int kInlineCheckpointPages = 20000;
 constexpr auto kCheckpointInterval = std::chrono::seconds(1);
 
@@ -396,11 +397,12 @@ class SqliteDatabase : public Database {
       int rc = Checkpoint(&copied_pages);
       lock.lock();
       if (rc == SQLITE_OK && restarts == wal_restarts_ && wal_pages_ > copied_pages &&
-          wal_pages_ >= kCheckpointPages) {
+          wal_pages_ >= kRestartPages) {
         // The writer restarts the WAL from its start only once all of it is copied, which
         // the commits made during a checkpoint prevent: under a steady stream of them the WAL
         // would grow to kInlineCheckpointPages. The few pages they added are copied with the
-        // writer held off (write_mu_ before checkpoint_mu_, as in a commit).
+        // writer held off (write_mu_ before checkpoint_mu_, as in a commit). That costs the
+        // writers a pause of two fsyncs, so only a WAL grown past kRestartPages gets it.
         lock.unlock();
         {
           std::lock_guard<std::mutex> writer(write_mu_);

@@ -195,22 +195,22 @@ TEST_F(DatabaseTest, CheckpointsKeepTheWalSmallUnderManyCommits) {
   auto db = OpenDb();
   ASSERT_TRUE(db->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").ok());
   const Value page = Value::Blob(std::string(4000, 'x'));
-  // About 8000 pages (32 MB) of commits without a pause. The WAL starts over only once all
-  // of it is copied, which a steady stream of commits prevents: without the checkpointer's
-  // copying the last pages with the writer held off, it grows to the committer's own limit,
-  // 20000 pages (80 MB).
-  for (int64_t i = 0; i < 8000; ++i) {
+  // About 16000 pages (64 MB) of commits without a pause. The WAL starts over only once
+  // all of it is copied, which a steady stream of commits prevents: without the
+  // checkpointer's copying the last pages with the writer held off once the WAL passes 8000
+  // pages, it grows to the committer's own limit, 20000 pages (80 MB).
+  for (int64_t i = 0; i < 16000; ++i) {
     ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (?, ?)", {i, page}).ok());
   }
-  EXPECT_LT(std::filesystem::file_size(dir_ + "/metadata.db-wal"), 24u << 20);
+  EXPECT_LT(std::filesystem::file_size(dir_ + "/metadata.db-wal"), 56u << 20);
   auto rows = db->Query("SELECT COUNT(*) AS n FROM t");
   ASSERT_TRUE(rows.ok());
-  EXPECT_EQ((*rows)[0]["n"].AsInt(), 8000);
+  EXPECT_EQ((*rows)[0]["n"].AsInt(), 16000);
   db.reset();
   auto again = OpenDb();
   rows = again->Query("SELECT COUNT(*) AS n FROM t");
   ASSERT_TRUE(rows.ok());
-  EXPECT_EQ((*rows)[0]["n"].AsInt(), 8000);
+  EXPECT_EQ((*rows)[0]["n"].AsInt(), 16000);
 }
 
 TEST_F(DatabaseTest, MigrationsApplyOnceAcrossRestarts) {
