@@ -1679,15 +1679,18 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     Result<ObjectInfo> result = Status::Internal("not committed");
     std::vector<std::string> garbage;  // blobs its commit replaced
     bool done = false;                 // guarded by group_mu_
+    bool lead = false;                 // commits the next batch; guarded by group_mu_
+    std::condition_variable wake;      // signalled when done or lead is set
   };
 
   // Makes v the latest version of key, then unlinks the blob it replaced; on failure v's
-  // own blob is removed. Concurrent calls share one transaction (group commit): the first
-  // caller to find no commit running commits every version queued by then, each in a
-  // savepoint of its own so that one failure (a bucket deleted meanwhile) undoes only its
-  // own writes, and the others wait for it. Under load this writes the pages the versions
-  // share once and takes the writer lock once per batch: a quarter more small PUTs per
-  // second at 8 and 32 clients.
+  // own blob is removed. Concurrent calls share one transaction (group commit): a caller
+  // that finds no commit running commits every version queued by then, each in a savepoint
+  // of its own so that one failure (a bucket deleted meanwhile) undoes only its own writes;
+  // the others wait, each woken alone when its version is committed or when it is to lead
+  // the next batch. Under load this writes the pages the versions share once and takes
+  // the writer lock once per batch: a quarter more small PUTs per second at 8 and 32
+  // clients.
   Result<ObjectInfo> CommitNewVersion(const std::string& bucket, const std::string& key,
                                       const NewVersion& v) {
     PendingVersion me{bucket, key, v};
@@ -1695,20 +1698,27 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     {
       std::unique_lock<std::mutex> lock(group_mu_);
       group_queue_.push_back(&me);
-      group_cv_.wait(lock, [&] { return me.done || !group_committing_; });
-      if (!me.done) {
+      if (group_committing_) {
+        me.wake.wait(lock, [&] { return me.done || me.lead; });
+      } else {
+        me.lead = true;
         group_committing_ = true;
-        batch.swap(group_queue_);
       }
+      if (me.lead) batch.swap(group_queue_);
     }
     if (!batch.empty()) {
       CommitBatch(batch);
-      {
-        std::lock_guard<std::mutex> lock(group_mu_);
-        for (PendingVersion* p : batch) p->done = true;
-        group_committing_ = false;
+      std::lock_guard<std::mutex> lock(group_mu_);
+      for (PendingVersion* p : batch) {
+        p->done = true;
+        if (p != &me) p->wake.notify_one();
       }
-      group_cv_.notify_all();
+      if (group_queue_.empty()) {
+        group_committing_ = false;
+      } else {
+        group_queue_.front()->lead = true;
+        group_queue_.front()->wake.notify_one();
+      }
     }
     if (!me.result.ok()) {
       UnlinkBlobs({v.blob});
@@ -2002,7 +2012,6 @@ class LocalObjectStoreImpl : public LocalObjectStore {
 
   // CommitNewVersion's group commit.
   std::mutex group_mu_;
-  std::condition_variable group_cv_;
   std::vector<PendingVersion*> group_queue_;  // guarded by group_mu_
   bool group_committing_ = false;             // guarded by group_mu_
 };
