@@ -111,6 +111,44 @@ class LocalObjectStoreTest : public ::testing::Test {
     return n;
   }
 
+  // Runs `threads` writers that each write `writes` bodies of their own letter (size
+  // base_size + 10 * t + i) both to the shared key "contended" and to own_key(t, i), reading
+  // "contended" back after each; with a missing-bucket writer beside them, whose PUTs must
+  // fail alone. Returns the failures: failed writes and reads whose bytes do not match the
+  // ETag read with them (a torn body).
+  int ContendedWrites(int threads, int writes, size_t base_size,
+                      const std::function<std::string(int, int)>& own_key,
+                      bool missing_bucket_writer) {
+    std::atomic<int> failures{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < threads; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < writes; ++i) {
+          std::string body(base_size + t * 10 + i, static_cast<char>('a' + t));
+          if (!Put("contended", body).ok()) ++failures;
+          if (!Put(own_key(t, i), body).ok()) ++failures;
+          auto got = store_->GetObject("bkt", "contended", {});
+          if (!got.ok()) {
+            ++failures;
+            continue;
+          }
+          auto data = got->body->ReadAll(1 << 20);
+          if (!data.ok() || QuotedMd5(*data) != got->info.etag) ++failures;
+        }
+      });
+    }
+    if (missing_bucket_writer) {
+      writers.emplace_back([&] {
+        for (int i = 0; i < writes; ++i) {
+          Status s = Put("lost-" + std::to_string(i), "x", {}, "missing").status();
+          if (s.code() != "NoSuchBucket") ++failures;
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    return failures.load();
+  }
+
   int64_t InlineBodies() {
     auto rows = db_->Query("SELECT COUNT(*) AS n FROM objects_inline");
     return rows.ok() ? (*rows)[0]["n"].AsInt() : -1;
@@ -1023,27 +1061,10 @@ TEST_F(LocalObjectStoreTest, RecoverRemovesStrayFilesButKeepsLiveBlobs) {
 
 TEST_F(LocalObjectStoreTest, ConcurrentWritersToOneKeyResolveLastWriterWins) {
   constexpr int kThreads = 8, kWrites = 15;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kWrites; ++i) {
-        std::string body(1000 + t * 100 + i, static_cast<char>('a' + t));
-        if (!Put("contended", body).ok()) ++failures;
-        if (!Put("own-" + std::to_string(t), body).ok()) ++failures;
-        auto got = store_->GetObject("bkt", "contended", {});
-        if (!got.ok()) {
-          ++failures;
-          continue;
-        }
-        auto data = got->body->ReadAll(1 << 20);
-        // Never torn: the bytes always match the ETag read with them.
-        if (!data.ok() || QuotedMd5(*data) != got->info.etag) ++failures;
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ContendedWrites(
+                kThreads, kWrites, 1000, [](int t, int) { return "own-" + std::to_string(t); },
+                /*missing_bucket_writer=*/false),
+            0);
   const std::string final_body = Read("contended");
   EXPECT_EQ(store_->HeadObject("bkt", "contended", {})->etag, QuotedMd5(final_body));
   EXPECT_EQ(CountFiles("blobs"), 1u + kThreads);
@@ -1197,34 +1218,12 @@ TEST_F(InlineBodyTest, ACrashAfterTheCommitKeepsTheNewBody) {
 
 TEST_F(InlineBodyTest, ConcurrentWritersNeverSeeATornOrForeignBody) {
   constexpr int kThreads = 6, kWrites = 20;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kWrites; ++i) {
-        std::string body(100 + t * 10 + i, static_cast<char>('a' + t));
-        if (!Put("contended", body).ok()) ++failures;
-        if (!Put("own-" + std::to_string(t) + "-" + std::to_string(i), body).ok()) ++failures;
-        auto got = store_->GetObject("bkt", "contended", {});
-        if (!got.ok()) {
-          ++failures;
-          continue;
-        }
-        auto data = got->body->ReadAll(1 << 20);
-        if (!data.ok() || QuotedMd5(*data) != got->info.etag) ++failures;
-      }
-    });
-  }
-  // Writes to a missing bucket share the others' transactions and fail alone.
-  threads.emplace_back([&] {
-    for (int i = 0; i < kWrites; ++i) {
-      if (Put("lost-" + std::to_string(i), "x", {}, "missing").status().code() != "NoSuchBucket") {
-        ++failures;
-      }
-    }
-  });
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
+  // Writes to a missing bucket share the others' group commits and fail alone.
+  EXPECT_EQ(ContendedWrites(
+                kThreads, kWrites, 100,
+                [](int t, int i) { return "own-" + std::to_string(t) + "-" + std::to_string(i); },
+                /*missing_bucket_writer=*/true),
+            0);
   EXPECT_EQ(InlineBodies(), 1 + kThreads * kWrites);
   EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
 }
