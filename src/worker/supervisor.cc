@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,7 +118,9 @@ void ResetSignalsForChild() {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-enum class StopCause { kNone, kRequested, kMaxRuntime };
+// kOrphaned: the job directory was deleted (its server and data are gone), so nobody will
+// ever read or stop the job: a model server left by a crashed server would run forever.
+enum class StopCause { kNone, kRequested, kMaxRuntime, kOrphaned };
 
 class Supervisor {
  public:
@@ -132,6 +135,7 @@ class Supervisor {
   std::string FailureReason(int exit_code, int sig) const;
   [[noreturn]] void RunPayload(const WorkerKindFn& fn, Value spec, int out_fd);
   void BeginStop(StopCause cause, double grace_seconds);
+  bool Orphaned() const;  // the job directory no longer exists
   void CheckPayload();
   void ReapStrays();
   void KillStrays();
@@ -300,6 +304,8 @@ int Supervisor::Run() {
         next_stop_check = now + kStopCheckSeconds;
         if (auto request = control::ReadStopRequest(dir_)) {
           BeginStop(StopCause::kRequested, request->grace_seconds);
+        } else if (Orphaned()) {
+          BeginStop(StopCause::kOrphaned, options_.kill_grace_seconds);
         }
       }
       if (stop_cause_ == StopCause::kNone && options_.max_runtime_seconds > 0 &&
@@ -364,6 +370,9 @@ int Supervisor::Run() {
         BeginStop(StopCause::kRequested,
                   request ? request->grace_seconds : options_.kill_grace_seconds);
       }
+      if (stop_cause_ == StopCause::kNone && Orphaned()) {
+        BeginStop(StopCause::kOrphaned, options_.kill_grace_seconds);
+      }
       if (stop_cause_ == StopCause::kNone && options_.max_runtime_seconds > 0 &&
           Monotonic() - start >= options_.max_runtime_seconds) {
         BeginStop(StopCause::kMaxRuntime, options_.kill_grace_seconds);
@@ -427,13 +436,21 @@ void Supervisor::BeginStop(StopCause cause, double grace_seconds) {
   if (cause == StopCause::kMaxRuntime) {
     record_.reason = "MaxRuntimeExceeded";
   }
+  const char* name = cause == StopCause::kMaxRuntime ? "MaxRuntimeExceeded"
+                     : cause == StopCause::kOrphaned ? "job directory deleted"
+                                                     : "request";
   Log(LogLevel::kInfo, "worker.stopping",
-      {{"job_id", record_.job_id},
-       {"cause", cause == StopCause::kMaxRuntime ? "MaxRuntimeExceeded" : "request"},
-       {"grace_seconds", grace_seconds}});
+      {{"job_id", record_.job_id}, {"cause", name}, {"grace_seconds", grace_seconds}});
   WriteRecord();
   ::kill(-payload_, SIGTERM);
   kill_at_ = Monotonic() + std::max(0.0, grace_seconds);
+}
+
+bool Supervisor::Orphaned() const {
+  struct stat st;
+  if (::stat(dir_.root().c_str(), &st) != 0) return errno == ENOENT;
+  // In the sandbox the directory is a bind mount, which outlives its deletion outside.
+  return st.st_nlink == 0;
 }
 
 void Supervisor::CheckPayload() {
@@ -512,6 +529,8 @@ int Supervisor::FinishPayload() {
   switch (stop_cause_) {
     case StopCause::kRequested:
       return Finish(JobState::kStopped, "Stopped by request");
+    case StopCause::kOrphaned:
+      return Finish(JobState::kStopped, "Stopped: its job directory was deleted");
     case StopCause::kMaxRuntime:
       return Finish(JobState::kFailed,
                     "MaxRuntimeExceeded: the job ran longer than its maximum runtime of " +

@@ -12,7 +12,8 @@
 //      grace period sends SIGKILL (state Stopping, then Stopped);
 //   5. enforces --max-runtime itself, the same way (SIGTERM, --kill-grace seconds, SIGKILL;
 //      the job fails with "MaxRuntimeExceeded: …"), so the limit holds while the server is
-//      down;
+//      down; and stops the payload the same way once its job directory is deleted (a model
+//      server whose server and data directory are gone would otherwise serve nobody forever);
 //   6. finally writes status.json atomically: state, exit code or signal, reason (the
 //      payload's output/failure, else "exit code N", "killed by signal N", "OutOfMemory: …"),
 //      timestamps, peak memory and CPU time.

@@ -169,6 +169,39 @@ TEST_P(LocalExecutorTest, SleepThenStopEndsStoppedWithinTheGrace) {
   EXPECT_EQ(executor_->Poll("sleepy", JobDirOf("sleepy"))->state, JobState::kStopped);
 }
 
+// Whether a live process has `text` in its command line (a zombie's is empty).
+bool AnyProcessMentions(const std::string& text) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_P(LocalExecutorTest, ADeletedJobDirectoryStopsTheWorker) {
+  // Launched around the fixture: with its directory gone there is nothing to poll or stop.
+  ASSERT_TRUE(
+      executor_->Launch(Request("orphan", Value::Object({{"action", "sleep"}, {"seconds", 60}})))
+          .ok());
+  const double deadline = Now() + 10;
+  while (Log("orphan").find("sleeping") == std::string::npos && Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string dir = JobDirOf("orphan");
+  ASSERT_TRUE(AnyProcessMentions(dir));  // the supervisor's --spec (and bwrap's --bind)
+  std::filesystem::remove_all(dir);
+  // Noticed within half a second; the payload dies of SIGTERM, the supervisor exits.
+  const double gone_by = Now() + 5;
+  while (AnyProcessMentions(dir) && Now() < gone_by) {
+    executor_->Poll("orphan", dir);  // reaps a launcher that is this process's child
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(AnyProcessMentions(dir));
+}
+
 TEST_P(LocalExecutorTest, StopEscalatesToSigkillAfterTheGrace) {
   ASSERT_TRUE(Launch(Request("stubborn",
                              Value::Object(
