@@ -484,8 +484,8 @@ struct StagedBlob {
   Checksums checksums;
 };
 
-// A copy source's body: its open blob, or its inline bytes.
-struct SourceBody {
+// A version's body, for reading: its open blob, or its inline bytes.
+struct VersionBody {
   Fd fd;
   std::optional<std::string> data;
 
@@ -704,25 +704,18 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       if (options.range) {
         NIMBUS_ASSIGN_OR_RETURN(range, ResolveRange(*options.range, row.info.size));
       }
-      if (row.data) {
-        GetResult result;
-        result.info = std::move(row.info);
-        result.partial = options.range.has_value();
-        result.body =
-            std::make_unique<MemoryObjectReader>(std::move(*row.data), range.offset, range.length);
-        return result;
-      }
-      Fd fd(::open(BlobPath(row.blob).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) {
-        // Replaced and unlinked between the lookup and the open: look again.
-        if (errno == ENOENT && attempt < kOpenRetries) continue;
-        return Errno("cannot open object", BlobPath(row.blob));
-      }
+      NIMBUS_ASSIGN_OR_RETURN(std::optional<VersionBody> body, OpenBody(row, attempt));
+      if (!body) continue;
       GetResult result;
       result.info = std::move(row.info);
       result.partial = options.range.has_value();
-      result.body = std::make_unique<FileObjectReader>(std::move(fd), range.offset, range.length,
-                                                       options_.buffer_size);
+      if (body->data) {
+        result.body = std::make_unique<MemoryObjectReader>(std::move(*body->data), range.offset,
+                                                           range.length);
+      } else {
+        result.body = std::make_unique<FileObjectReader>(std::move(body->fd), range.offset,
+                                                         range.length, options_.buffer_size);
+      }
       return result;
     }
   }
@@ -828,9 +821,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     Tags tags;
     NewVersion v;
     ObjectInfo source;
-    NIMBUS_ASSIGN_OR_RETURN(SourceBody in, OpenSource(options.source_bucket, options.source_key,
-                                                      options.source_version_id,
-                                                      options.source_conditions, &source, &tags));
+    NIMBUS_ASSIGN_OR_RETURN(VersionBody in, OpenSource(options.source_bucket, options.source_key,
+                                                       options.source_version_id,
+                                                       options.source_conditions, &source, &tags));
     if (options.metadata_directive == Directive::kReplace) {
       NIMBUS_RETURN_IF_ERROR(ValidateMetadata(options.metadata));
       metadata = options.metadata;
@@ -1086,9 +1079,10 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     NIMBUS_ASSIGN_OR_RETURN(MultipartUpload upload, FindUpload(db_, bucket, key, upload_id));
     ObjectInfo source;
     Tags unused;
-    NIMBUS_ASSIGN_OR_RETURN(SourceBody in, OpenSource(options.source_bucket, options.source_key,
-                                                      options.source_version_id,
-                                                      options.source_conditions, &source, &unused));
+    NIMBUS_ASSIGN_OR_RETURN(
+        VersionBody in,
+        OpenSource(options.source_bucket, options.source_key, options.source_version_id,
+                   options.source_conditions, &source, &unused));
     ResolvedRange range{0, source.size};
     if (options.source_range) {
       const ByteRange& r = *options.source_range;
@@ -1628,19 +1622,13 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   // no more than inline_max_bytes, into memory to be kept inline. Without digests a blob
   // source is copied by the kernel; otherwise the bytes pass through a bounded buffer and
   // are hashed.
-  Result<StagedBlob> StageCopy(const SourceBody& in, uint64_t offset, uint64_t length,
+  Result<StagedBlob> StageCopy(const VersionBody& in, uint64_t offset, uint64_t length,
                                bool kernel_copy, const std::vector<ChecksumAlgorithm>& algorithms,
                                bool may_inline) {
     StagedBlob staged;
     staged.size = length;
     MultiChecksum sums;
     for (ChecksumAlgorithm a : algorithms) sums.Enable(a);
-    auto finish_sums = [&] {
-      if (kernel_copy) return;
-      sums.Finish();
-      staged.md5 = sums.Md5();
-      for (ChecksumAlgorithm a : algorithms) staged.checksums.Of(a) = Base64Encode(sums.Digest(a));
-    };
     const bool into_memory = may_inline && length <= options_.inline_max_bytes;
     std::optional<TempFile> temp;
     if (into_memory) {
@@ -1671,7 +1659,11 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         done += n;
       }
     }
-    finish_sums();
+    if (!kernel_copy) {
+      sums.Finish();
+      staged.md5 = sums.Md5();
+      for (ChecksumAlgorithm a : algorithms) staged.checksums.Of(a) = Base64Encode(sums.Digest(a));
+    }
     if (temp) {
       NIMBUS_ASSIGN_OR_RETURN(staged.id, FinishTemp(*temp));
     }
@@ -1897,9 +1889,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   }
 
   // Opens a copy source after checking its conditions; fills its info and tags.
-  Result<SourceBody> OpenSource(const std::string& bucket, const std::string& key,
-                                const std::string& version_id, const Conditions& conditions,
-                                ObjectInfo* info, Tags* tags) {
+  Result<VersionBody> OpenSource(const std::string& bucket, const std::string& key,
+                                 const std::string& version_id, const Conditions& conditions,
+                                 ObjectInfo* info, Tags* tags) {
     for (int attempt = 0;; ++attempt) {
       Result<VersionRow> row = FindReadableVersion(bucket, key, version_id, /*with_data=*/true);
       if (!row.ok()) {
@@ -1911,20 +1903,29 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         return row.status();
       }
       NIMBUS_RETURN_IF_ERROR(CheckConditions(row->info, conditions, true));
-      SourceBody source;
-      if (row->data) {
-        source.data = std::move(row->data);
-      } else {
-        source.fd = Fd(::open(BlobPath(row->blob).c_str(), O_RDONLY | O_CLOEXEC));
-        if (!source.fd.valid()) {
-          if (errno == ENOENT && attempt < kOpenRetries) continue;
-          return Errno("cannot open object", BlobPath(row->blob));
-        }
-      }
+      NIMBUS_ASSIGN_OR_RETURN(std::optional<VersionBody> body, OpenBody(*row, attempt));
+      if (!body) continue;
       *info = std::move(row->info);
       *tags = ParseTags(row->tags);
-      return source;
+      return std::move(*body);
     }
+  }
+
+  // The body of a row read with its data: the inline bytes, or the blob opened. nullopt
+  // when the blob was replaced and unlinked since the row was read: the caller looks again
+  // (up to kOpenRetries times).
+  Result<std::optional<VersionBody>> OpenBody(VersionRow& row, int attempt) {
+    VersionBody body;
+    if (row.data) {
+      body.data = std::move(row.data);
+      return std::optional<VersionBody>(std::move(body));
+    }
+    body.fd = Fd(::open(BlobPath(row.blob).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!body.fd.valid()) {
+      if (errno == ENOENT && attempt < kOpenRetries) return std::optional<VersionBody>();
+      return Errno("cannot open object", BlobPath(row.blob));
+    }
+    return std::optional<VersionBody>(std::move(body));
   }
 
   static Status ValidatePartNumber(int part_number) {
