@@ -135,6 +135,9 @@ class Supervisor {
   std::string FailureReason(int exit_code, int sig) const;
   [[noreturn]] void RunPayload(const WorkerKindFn& fn, Value spec, int out_fd);
   void BeginStop(StopCause cause, double grace_seconds);
+  // Begins a stop when one is due: SIGTERM, stop.json or a deleted job directory (both
+  // looked for every kStopCheckSeconds), or the maximum runtime reached.
+  void CheckStop(double now, double start, double* next_stop_check);
   bool Orphaned() const;  // the job directory no longer exists
   void CheckPayload();
   void ReapStrays();
@@ -295,24 +298,7 @@ int Supervisor::Run() {
   std::string buffer(64 * 1024, '\0');
   while (out_open) {
     const double now = Monotonic();
-    if (!payload_done_ && stop_cause_ == StopCause::kNone) {
-      if (g_terminate) {
-        auto request = control::ReadStopRequest(dir_);
-        BeginStop(StopCause::kRequested,
-                  request ? request->grace_seconds : options_.kill_grace_seconds);
-      } else if (now >= next_stop_check) {
-        next_stop_check = now + kStopCheckSeconds;
-        if (auto request = control::ReadStopRequest(dir_)) {
-          BeginStop(StopCause::kRequested, request->grace_seconds);
-        } else if (Orphaned()) {
-          BeginStop(StopCause::kOrphaned, options_.kill_grace_seconds);
-        }
-      }
-      if (stop_cause_ == StopCause::kNone && options_.max_runtime_seconds > 0 &&
-          now - start >= options_.max_runtime_seconds) {
-        BeginStop(StopCause::kMaxRuntime, options_.kill_grace_seconds);
-      }
-    }
+    CheckStop(now, start, &next_stop_check);
     if (kill_at_ > 0 && now >= kill_at_ && !payload_done_) {
       Log(LogLevel::kInfo, "worker.kill", {{"job_id", record_.job_id}});
       ::kill(-payload_, SIGKILL);
@@ -365,18 +351,7 @@ int Supervisor::Run() {
       char drain[64];
       while (::read(signal_pipe_[0], drain, sizeof(drain)) > 0) {
       }
-      if (g_terminate && stop_cause_ == StopCause::kNone) {
-        auto request = control::ReadStopRequest(dir_);
-        BeginStop(StopCause::kRequested,
-                  request ? request->grace_seconds : options_.kill_grace_seconds);
-      }
-      if (stop_cause_ == StopCause::kNone && Orphaned()) {
-        BeginStop(StopCause::kOrphaned, options_.kill_grace_seconds);
-      }
-      if (stop_cause_ == StopCause::kNone && options_.max_runtime_seconds > 0 &&
-          Monotonic() - start >= options_.max_runtime_seconds) {
-        BeginStop(StopCause::kMaxRuntime, options_.kill_grace_seconds);
-      }
+      CheckStop(Monotonic(), start, &next_stop_check);
     }
   }
   KillStrays();
@@ -444,6 +419,26 @@ void Supervisor::BeginStop(StopCause cause, double grace_seconds) {
   WriteRecord();
   ::kill(-payload_, SIGTERM);
   kill_at_ = Monotonic() + std::max(0.0, grace_seconds);
+}
+
+void Supervisor::CheckStop(double now, double start, double* next_stop_check) {
+  if (payload_done_ || stop_cause_ != StopCause::kNone) return;
+  if (g_terminate) {
+    auto request = control::ReadStopRequest(dir_);
+    BeginStop(StopCause::kRequested,
+              request ? request->grace_seconds : options_.kill_grace_seconds);
+  } else if (now >= *next_stop_check) {
+    *next_stop_check = now + kStopCheckSeconds;
+    if (auto request = control::ReadStopRequest(dir_)) {
+      BeginStop(StopCause::kRequested, request->grace_seconds);
+    } else if (Orphaned()) {
+      BeginStop(StopCause::kOrphaned, options_.kill_grace_seconds);
+    }
+  }
+  if (stop_cause_ == StopCause::kNone && options_.max_runtime_seconds > 0 &&
+      now - start >= options_.max_runtime_seconds) {
+    BeginStop(StopCause::kMaxRuntime, options_.kill_grace_seconds);
+  }
 }
 
 bool Supervisor::Orphaned() const {
