@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/strings.h"
 #include "ml/dataset_readers.h"
+#include "ml/knn/flat_knn.h"
 
 namespace nimbus::ml {
 namespace {
@@ -34,6 +35,8 @@ constexpr char kMetaFile[] = "knn-model.json";
 // projection, so results are reproducible (SageMaker's knn exposes no seed).
 constexpr uint64_t kSampleSeed = 0x6b6e6e5f73616d70ULL;
 constexpr uint64_t kProjectionSeed = 0x6b6e6e5f70726f6aULL;
+// Batches of at least this many queries use FlatKnn on a faiss.Flat index (one panel).
+constexpr int64_t kFlatBatch = 16;
 // The values SageMaker documents for faiss_index_pq_m.
 const std::vector<int64_t> kPqM = {1, 2, 3, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96};
 
@@ -238,6 +241,23 @@ struct KnnModel::Impl {
   bool classifier = true;
   int k = 1;
   int64_t feature_dim = 0;
+  // A faiss.Flat index's exact search of batches (flat_knn.h): set by Prepare, over the
+  // vectors of the IndexFlat (after the pre-transforms, if any, which `pre` applies).
+  std::unique_ptr<FlatKnn> flat;
+  const faiss::IndexPreTransform* pre = nullptr;
+
+  // Call once the index is complete.
+  void Prepare() {
+    auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index.get());
+    const auto* base =
+        dynamic_cast<const faiss::IndexFlat*>(pt != nullptr ? pt->index : index.get());
+    if (base == nullptr) return;
+    pre = pt;
+    flat = std::make_unique<FlatKnn>(base->get_xb(), base->ntotal, base->d,
+                                     base->metric_type == faiss::METRIC_L2
+                                         ? FlatKnn::Metric::kL2
+                                         : FlatKnn::Metric::kInnerProduct);
+  }
 
   // Searches the k neighbours of each row; ids of -1 mark missing neighbours.
   Status Search(const Dataset& batch, std::vector<float>* distances,
@@ -255,6 +275,19 @@ struct KnnModel::Impl {
     distances->assign(static_cast<size_t>(n * k), 0.0f);
     ids->assign(static_cast<size_t>(n * k), -1);
     if (n == 0) return Status::Ok();
+    // Batches of a panel or more take the fused search; faiss's own per-query loop is the
+    // faster for a handful of queries (real-time requests).
+    if (flat != nullptr && n >= kFlatBatch) {
+      return Faiss("k-NN search", [&] {
+        std::unique_ptr<const float[]> transformed;
+        const float* xt = x.data();
+        if (pre != nullptr) {
+          xt = pre->apply_chain(n, x.data());
+          if (xt != x.data()) transformed.reset(xt);
+        }
+        flat->Search(xt, n, k, distances->data(), ids->data());
+      });
+    }
     NIMBUS_RETURN_IF_ERROR(Faiss(
         "k-NN search", [&] { index->search(n, x.data(), k, distances->data(), ids->data()); }));
     // An IVF search only visits nprobe lists, which can hold fewer than k points: search
@@ -390,6 +423,7 @@ Result<std::unique_ptr<KnnModel>> KnnModel::Load(const std::string& model_dir) {
   }
   impl->labels.resize(static_cast<size_t>(num_points));
   std::memcpy(impl->labels.data(), raw.data(), raw.size());
+  impl->Prepare();
   return std::unique_ptr<KnnModel>(new KnnModel(std::move(impl)));
 }
 
@@ -556,6 +590,7 @@ Status TrainKnn(const TrainingInput& input, const Dataset& train, const Dataset*
   impl->classifier = p.classifier;
   impl->k = static_cast<int>(p.k);
   impl->feature_dim = p.feature_dim;
+  impl->Prepare();
   KnnModel model(std::move(impl));
   double total = 0;  // correct predictions or summed squared errors
   const char* score_name = p.classifier ? "accuracy" : "mse";

@@ -264,6 +264,42 @@ TEST_F(KnnTest, VerboseMatchesBruteForceL2) {
   }
 }
 
+// A batch of a panel or more is searched by FlatKnn, a handful of rows by faiss: both give a
+// row the same neighbours, whatever the metric and pre-transform of the flat index.
+TEST_F(KnnTest, BatchSearchMatchesRowByRowSearch) {
+  Dataset train = Blobs(4, 100, 10, 20, 2.0);
+  Dataset test = Blobs(4, 10, 10, 21, 2.0);
+  const std::vector<Hyperparameters> configs = {
+      {},
+      {{"index_metric", "INNER_PRODUCT"}},
+      {{"index_metric", "COSINE"}},
+      {{"dimension_reduction_type", "sign"}, {"dimension_reduction_target", "6"}}};
+  for (size_t c = 0; c < configs.size(); ++c) {
+    TrainingInput input = Input(Classifier(10, configs[c]), "m" + std::to_string(c));
+    ASSERT_TRUE(TrainKnn(input, train, nullptr).ok());
+    auto model = KnnModel::Load(input.model_dir);
+    ASSERT_TRUE(model.ok());
+    auto batch = (*model)->PredictVerbose(test);
+    ASSERT_TRUE(batch.ok());
+    ASSERT_EQ(batch->size(), 40u);
+    for (int64_t r = 0; r < test.rows; ++r) {
+      auto one = (*model)->PredictVerbose(test.Slice(r, r + 1));
+      ASSERT_TRUE(one.ok());
+      const Value& a = (*batch)[static_cast<size_t>(r)];
+      const Value& b = (*one)[0];
+      EXPECT_EQ(a.Find("predicted_label")->AsDouble(), b.Find("predicted_label")->AsDouble());
+      const auto& da = a.Find("distances")->list();
+      const auto& db = b.Find("distances")->list();
+      ASSERT_EQ(da.size(), 5u);
+      ASSERT_EQ(db.size(), 5u);
+      for (size_t j = 0; j < 5; ++j) {
+        EXPECT_NEAR(da[j].AsDouble(), db[j].AsDouble(), 1e-3 * (1 + std::abs(db[j].AsDouble())))
+            << "config " << c << " row " << r << " rank " << j;
+      }
+    }
+  }
+}
+
 // Class 0 points along angle 0, class 1 along angle 0.3 rad; `small` picks which class sits at
 // magnitude ~1 (the other at ~10). Training and test sets swap the magnitudes, so the L2
 // neighbours of a test point are the other class's points and only the direction tells.
