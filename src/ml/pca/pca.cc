@@ -40,6 +40,9 @@ constexpr int64_t kChunkRows = 4096;  // rows per parallel task within a block
 constexpr int64_t kPassRows = 32768;
 constexpr int64_t kPredictRows = 4096;  // rows densified at a time outside training
 constexpr int kPowerIterations = 2;     // randomized mode: passes that sharpen the sketch
+// Randomized mode forms the scatter matrix (one pass) up to this dimension, where it is cheaper.
+constexpr int64_t kMaxScatterDim = 2048;
+constexpr int64_t kShiftRows = 256;  // leading records whose mean shifts the float products
 constexpr int64_t kPartialBudgetBytes = int64_t{2} << 30;  // per-thread partial sums, in all
 
 void Emit(const Log& log, const std::string& line) {
@@ -111,10 +114,73 @@ Eigen::MatrixXd Pass(const Dataset& data, int64_t dim, int64_t batch, int thread
   return std::move(partial[0]);
 }
 
+// The mean of the leading records (zero without subtract_mean): the records are shifted by it
+// before the single-precision products of a pass, which then keep the small variances of
+// features with a large mean.
+Eigen::VectorXd MeanShift(const Dataset& data, int64_t dim, bool subtract_mean) {
+  if (!subtract_mean || data.rows == 0) return Eigen::VectorXd::Zero(dim);
+  RowMatrix head;
+  Gather(data, 0, std::min<int64_t>(data.rows, kShiftRows), dim, &head);
+  return head.colwise().mean().transpose();
+}
+
+// The scatter matrix of the records about their mean (subtract_mean; else X^T X) and that
+// mean (else zero), in one pass of single-precision chunk products of the shifted records.
+std::pair<Eigen::MatrixXd, Eigen::VectorXd> CenteredScatter(const Dataset& data, int64_t dim,
+                                                            int64_t batch, int threads,
+                                                            bool subtract_mean) {
+  const Eigen::VectorXd shift = MeanShift(data, dim, subtract_mean);
+  const Eigen::RowVectorXf shift_f = shift.transpose().cast<float>();
+  Eigen::MatrixXd acc =
+      Pass(data, dim, batch, threads, dim, dim + 1, [&](const auto& x, Eigen::MatrixXd* a) {
+        const RowMatrixF xs = x.rowwise() - shift_f;
+        a->leftCols(dim) += (xs.transpose() * xs).template cast<double>();
+        a->col(dim) += xs.colwise().sum().transpose().template cast<double>();
+      });
+  const auto n = static_cast<double>(data.rows);
+  Eigen::MatrixXd scatter = acc.leftCols(dim);
+  Eigen::VectorXd sum = acc.col(dim);  // of the shifted records
+  if (subtract_mean) scatter -= sum * sum.transpose() / n;
+  scatter = 0.5 * (scatter + scatter.transpose());
+  return {std::move(scatter), subtract_mean ? Eigen::VectorXd(shift + sum / n) : shift};
+}
+
 // Orthonormal basis of the columns of y (thin Householder QR).
 Eigen::MatrixXd Orthonormalize(const Eigen::MatrixXd& y) {
   Eigen::HouseholderQR<Eigen::MatrixXd> qr(y);
   return qr.householderQ() * Eigen::MatrixXd::Identity(y.rows(), y.cols());
+}
+
+// The model of the top num_components eigenpairs (eigenvalues ascending, directions as
+// columns) of the centered scatter matrix.
+PcaModel Components(const Eigen::VectorXd& eigenvalues, const Eigen::MatrixXd& directions,
+                    const Eigen::VectorXd& mean, double total_variance, int64_t n,
+                    const PcaOptions& options, const Log& log) {
+  const int64_t dim = options.feature_dim;
+  const int64_t nc = options.num_components;
+  const int64_t have = eigenvalues.size();
+  std::vector<float> s(static_cast<size_t>(nc));
+  std::vector<float> v(static_cast<size_t>(dim * nc));
+  double kept = 0;
+  for (int64_t j = 0; j < nc; ++j) {
+    const int64_t src = have - nc + j;
+    const double lambda = std::max(0.0, eigenvalues[src]);
+    kept += lambda;
+    s[static_cast<size_t>(j)] = static_cast<float>(std::sqrt(lambda));
+    Eigen::VectorXd u = directions.col(src).normalized();
+    Eigen::Index top = 0;
+    u.cwiseAbs().maxCoeff(&top);
+    if (u[top] < 0) u = -u;
+    for (int64_t i = 0; i < dim; ++i) v[static_cast<size_t>(i * nc + j)] = static_cast<float>(u[i]);
+  }
+  std::vector<float> mean_values(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < dim; ++i)
+    mean_values[static_cast<size_t>(i)] = static_cast<float>(mean[i]);
+  Emit(log, "Computed " + std::to_string(nc) +
+                " principal components (algorithm_mode=" + options.algorithm_mode + ") from " +
+                std::to_string(n) + " records; explained variance ratio " +
+                Fmt(total_variance > 0 ? kept / total_variance : 0.0));
+  return PcaModel(dim, options.subtract_mean, std::move(mean_values), std::move(s), std::move(v));
 }
 
 Value FloatList(const std::vector<float>& values, size_t begin, size_t count) {
@@ -283,31 +349,55 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
     for (int64_t j = 0; j < sketch; ++j) {
       for (int64_t i = 0; i < dim; ++i) omega(i, j) = gauss(rng);
     }
+    if (dim <= kMaxScatterDim && dim <= 8 * sketch) {
+      // The scatter matrix is small: one pass forming it (n d^2 products) costs less than the
+      // iteration's four passes over the records (8 n d sketch), which then run on it.
+      auto [scatter, centre] = CenteredScatter(train, dim, batch, threads, options.subtract_mean);
+      mean = centre;
+      total_variance = scatter.trace();
+      Eigen::MatrixXd q = Orthonormalize(scatter * omega);
+      for (int it = 0; it < kPowerIterations; ++it) q = Orthonormalize(scatter * q);
+      Eigen::MatrixXd t = q.transpose() * (scatter * q);
+      t = 0.5 * (t + t.transpose());
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(t);
+      eigenvalues = solver.eigenvalues();
+      directions = q * solver.eigenvectors();
+      Emit(log, "#progress_metric: host=algo-1, randomized iteration (sketch of " +
+                    std::to_string(sketch) + " columns) on the " + std::to_string(dim) + "x" +
+                    std::to_string(dim) + " scatter matrix of " + std::to_string(n) + " records");
+      return Components(eigenvalues, directions, mean, total_variance, n, options, log);
+    }
     // The first pass also gathers the column sums and the squared norms (as two extra
     // columns), so that the mean correction is applied once it is known.
+    // The records are shifted as for CenteredScatter.
+    const Eigen::VectorXd shift = MeanShift(train, dim, options.subtract_mean);
+    const Eigen::RowVectorXf shift_f = shift.transpose().cast<float>();
     const Eigen::MatrixXf omega_f = omega.cast<float>();
     Eigen::MatrixXd first =
         Pass(train, dim, batch, threads, dim, sketch + 2, [&](const auto& x, Eigen::MatrixXd* acc) {
-          const Eigen::MatrixXf xo = x * omega_f;
-          acc->leftCols(sketch) += (x.transpose() * xo).template cast<double>();
-          acc->col(sketch) += x.colwise().sum().transpose().template cast<double>();
-          (*acc)(0, sketch + 1) += x.template cast<double>().squaredNorm();
+          const RowMatrixF xs = x.rowwise() - shift_f;
+          const Eigen::MatrixXf xo = xs * omega_f;
+          acc->leftCols(sketch) += (xs.transpose() * xo).template cast<double>();
+          acc->col(sketch) += xs.colwise().sum().transpose().template cast<double>();
+          (*acc)(0, sketch + 1) += xs.template cast<double>().squaredNorm();
         });
     const double sum_squares = first(0, sketch + 1);
-    Eigen::VectorXd sum = first.col(sketch);
-    if (options.subtract_mean) mean = sum / static_cast<double>(n);
-    total_variance = sum_squares - static_cast<double>(n) * mean.squaredNorm();
-    // The centered scatter applied to m: X^T X m - n mean (mean^T m).
+    const Eigen::VectorXd sum = first.col(sketch);  // of the shifted records
+    if (options.subtract_mean) mean = shift + sum / static_cast<double>(n);
+    total_variance =
+        sum_squares - (options.subtract_mean ? sum.squaredNorm() / static_cast<double>(n) : 0.0);
+    // The centered scatter applied to m: Xs^T Xs m - sum (sum^T m) / n, Xs the shifted records.
     auto correct = [&](Eigen::MatrixXd y, const Eigen::MatrixXd& m) {
-      if (options.subtract_mean) y -= static_cast<double>(n) * mean * (mean.transpose() * m);
+      if (options.subtract_mean) y -= sum * (sum.transpose() * m) / static_cast<double>(n);
       return y;
     };
     auto apply = [&](const Eigen::MatrixXd& m) {
       const Eigen::MatrixXf m_f = m.cast<float>();
       return correct(Pass(train, dim, batch, threads, dim, m.cols(),
                           [&](const auto& x, Eigen::MatrixXd* acc) {
-                            const Eigen::MatrixXf xm = x * m_f;
-                            *acc += (x.transpose() * xm).template cast<double>();
+                            const RowMatrixF xs = x.rowwise() - shift_f;
+                            const Eigen::MatrixXf xm = xs * m_f;
+                            *acc += (xs.transpose() * xm).template cast<double>();
                           }),
                      m);
     };
@@ -350,29 +440,7 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
     directions = solver.eigenvectors();
   }
 
-  const int64_t have = eigenvalues.size();
-  std::vector<float> s(static_cast<size_t>(nc));
-  std::vector<float> v(static_cast<size_t>(dim * nc));
-  double kept = 0;
-  for (int64_t j = 0; j < nc; ++j) {
-    const int64_t src = have - nc + j;
-    const double lambda = std::max(0.0, eigenvalues[src]);
-    kept += lambda;
-    s[static_cast<size_t>(j)] = static_cast<float>(std::sqrt(lambda));
-    Eigen::VectorXd u = directions.col(src).normalized();
-    Eigen::Index top = 0;
-    u.cwiseAbs().maxCoeff(&top);
-    if (u[top] < 0) u = -u;
-    for (int64_t i = 0; i < dim; ++i) v[static_cast<size_t>(i * nc + j)] = static_cast<float>(u[i]);
-  }
-  std::vector<float> mean_values(static_cast<size_t>(dim));
-  for (int64_t i = 0; i < dim; ++i)
-    mean_values[static_cast<size_t>(i)] = static_cast<float>(mean[i]);
-  Emit(log, "Computed " + std::to_string(nc) +
-                " principal components (algorithm_mode=" + options.algorithm_mode + ") from " +
-                std::to_string(n) + " records; explained variance ratio " +
-                Fmt(total_variance > 0 ? kept / total_variance : 0.0));
-  return PcaModel(dim, options.subtract_mean, std::move(mean_values), std::move(s), std::move(v));
+  return Components(eigenvalues, directions, mean, total_variance, n, options, log);
 }
 
 Result<double> PcaReconstructionError(const PcaModel& model, const Dataset& data) {

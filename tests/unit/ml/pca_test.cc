@@ -113,6 +113,56 @@ TEST(PcaTest, RandomizedModeMatchesRegular) {
               1e-6 * regular->singular_values()[1]);
 }
 
+// Randomized mode iterates on the scatter matrix when it is small next to the sketch and
+// streams the records otherwise: both agree with regular mode on wide records with a large
+// mean (which the float products of the scatter must not swamp).
+TEST(PcaTest, RandomizedModeAgreesWithRegularWhetherItFormsTheScatterOrStreams) {
+  const int dim = 120;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<double> u1(dim), u2(dim), offset(dim);
+  for (int j = 0; j < dim; ++j) {
+    u1[j] = z(rng);
+    u2[j] = z(rng);
+    offset[j] = 50 + 10 * z(rng);
+  }
+  Dataset data;
+  data.rows = 4000;
+  data.cols = dim;
+  for (int i = 0; i < data.rows; ++i) {
+    const double a = 3 * z(rng), b = 0.1 * z(rng);
+    for (int j = 0; j < dim; ++j) {
+      data.values.push_back(static_cast<float>(a * u1[j] + b * u2[j] + 0.02 * z(rng) + offset[j]));
+    }
+  }
+  PcaOptions o = Options(2);
+  o.feature_dim = dim;
+  auto regular = FitPca(data, o, nullptr);
+  ASSERT_TRUE(regular.ok());
+  o.algorithm_mode = "randomized";
+  for (int64_t extra : {1, 30}) {  // sketches of 3 (streams: 120 > 8 * 3) and 32 (forms it)
+    o.extra_components = extra;
+    auto randomized = FitPca(data, o, nullptr);
+    ASSERT_TRUE(randomized.ok());
+    for (int64_t j = 0; j < 2; ++j) {
+      double dot = 0;
+      for (int i = 0; i < dim; ++i) {
+        dot += regular->components()[static_cast<size_t>(i * 2 + j)] *
+               randomized->components()[static_cast<size_t>(i * 2 + j)];
+      }
+      EXPECT_GT(dot, 0.999) << "extra " << extra << " component " << j;
+      EXPECT_NEAR(randomized->singular_values()[static_cast<size_t>(j)],
+                  regular->singular_values()[static_cast<size_t>(j)],
+                  1e-3 * regular->singular_values()[static_cast<size_t>(j)])
+          << "extra " << extra;
+    }
+    for (int j = 0; j < dim; ++j) {
+      EXPECT_NEAR(randomized->mean()[static_cast<size_t>(j)],
+                  regular->mean()[static_cast<size_t>(j)], 1e-3);
+    }
+  }
+}
+
 TEST(PcaTest, ProjectionIsCenteredDotProductAndReconstructs) {
   Dataset data = MakeData(1000, 3);
   auto model = FitPca(data, Options(3), nullptr);
