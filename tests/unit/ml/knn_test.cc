@@ -590,7 +590,7 @@ TEST_F(KnnTest, TrainsFromCsvAndRecordIOChannels) {
   Status s = MakeKnnAlgorithm()->Train(input);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_GE(metrics_.values["test:accuracy"], 0.95);
-  EXPECT_NE(log_.find("Read 150 training records"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("Read 150 records from the train channel"), std::string::npos) << log_;
 
   // SageMaker's k-NN reads only CSV and RecordIO-protobuf, and the channels train and test.
   input.channels["train"].content_type = "text/libsvm";
