@@ -40,6 +40,8 @@ Status ClientError(std::string message);
 // ClientError unless data's records have `dim` features (sparse ones: at most dim), as
 // feature_dim declares; `what` names the data ("train channel", "request").
 Status CheckFeatures(const Dataset& data, int64_t dim, const std::string& what);
+// Whether none of the values is NaN or infinite.
+bool AllFinite(const float* values, size_t count);
 // ClientError when a feature value is NaN or infinite.
 Status CheckFinite(const Dataset& data, const std::string& what);
 // Writes an artifact file <dir>/<name> whole or not at all (temp file, then rename),

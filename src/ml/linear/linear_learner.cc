@@ -167,12 +167,10 @@ Design MakeDesign(const Dataset& data, int64_t cols, const std::vector<int64_t>&
     d.sp.resize(d.rows, cols);
     d.sp.setFromTriplets(triplets.begin(), triplets.end());
   } else {
-    d.dense.setZero(d.rows, cols);
+    d.dense.resize(d.rows, cols);
+    if (data.cols < cols) d.dense.setZero();
     for (int64_t r = 0; r < d.rows; ++r) {
-      int64_t s = source(r);
-      for (int64_t c = 0; c < data.cols; ++c) {
-        d.dense(r, c) = data.values[static_cast<size_t>(s * data.cols + c)];
-      }
+      std::copy_n(data.values.data() + source(r) * data.cols, data.cols, d.dense.data() + r * cols);
     }
   }
   d.labels.resize(static_cast<size_t>(d.rows));
@@ -622,22 +620,22 @@ Status CheckData(const LinearLearnerParams& p, const Dataset& data, const std::s
     return ClientError("The " + channel + " channel has " + std::to_string(data.cols) +
                        " features, but feature_dim is " + std::to_string(feature_dim));
   }
-  for (float v : data.values) {
-    if (!std::isfinite(v)) {
-      return ClientError("The " + channel + " channel has a feature that is not a finite number");
-    }
+  if (!AllFinite(data.values.data(), data.values.size())) {
+    return ClientError("The " + channel + " channel has a feature that is not a finite number");
   }
   for (int64_t r = 0; r < data.rows; ++r) {
     float y = data.labels[static_cast<size_t>(r)];
-    std::string where = "Label " + FormatMetric(y) + " of record " + std::to_string(r + 1) +
-                        " in the " + channel + " channel";
-    if (!std::isfinite(y)) return ClientError(where + " is not a finite number");
+    auto where = [&] {
+      return "Label " + FormatMetric(y) + " of record " + std::to_string(r + 1) + " in the " +
+             channel + " channel";
+    };
+    if (!std::isfinite(y)) return ClientError(where() + " is not a finite number");
     if (IsBinary(p) && y != 0.0f && y != 1.0f) {
-      return ClientError(where + " is not 0 or 1, as binary_classifier requires");
+      return ClientError(where() + " is not 0 or 1, as binary_classifier requires");
     }
     if (IsMulticlass(p) &&
         (y != std::floor(y) || y < 0 || y >= static_cast<float>(p.num_classes))) {
-      return ClientError(where + " is not a class in 0.." + std::to_string(p.num_classes - 1) +
+      return ClientError(where() + " is not a class in 0.." + std::to_string(p.num_classes - 1) +
                          " (num_classes=" + std::to_string(p.num_classes) + ")");
     }
   }
