@@ -14,7 +14,9 @@ the same numpy code for both models, on a held-out set:
 The speed ratio is reference fit seconds / Nimbus fit seconds (Train from the moment its CSV
 is read, as ml_train measures it);
 "e2e" also charges both sides their CSV read (ml_train's reader vs pandas.read_csv). A row is
-ok when the ratio is >= 2 and the quality is within tolerance of the reference's.
+ok when the ratio is >= 2 and the quality is within tolerance of the reference's. Both sides run
+with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the script re-executes itself with it), the malloc
+setting Nimbus's executor gives every worker.
 
 XGBoost: starts `nimbus serve` (benchlib.start_server), uploads the data to S3 and runs a
 training job end to end with boto3 (CreateTrainingJob -> model.tar.gz present in S3, polled
@@ -425,7 +427,16 @@ def bench_xgboost(runner, work, binary, jobs, keep):
             "xgboost-python-seconds": python_times}
 
 
+# The malloc settings Nimbus's executor gives every worker (src/control/local_executor.cc):
+# large blocks on transparent huge pages. The benchmark runs under them, so ml_train measures
+# the allocator a training job has, and the Python peers get the same one.
+GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
+
+
 def main():
+    if os.environ.get("GLIBC_TUNABLES") != GLIBC_TUNABLES:
+        os.execve(sys.executable, [sys.executable] + sys.argv,
+                  dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("build_dir", nargs="?", default=os.path.join(ROOT, "build"))
     parser.add_argument("--nimbus", help="the nimbus binary (default BUILD_DIR/nimbus)")
@@ -455,7 +466,8 @@ def main():
         # scikit-learn's BLAS and OpenMP pools get the threads Nimbus gets.
         with threadpool_limits(limits=args.threads):
             print(f"threads: {args.threads} (Nimbus --threads / OMP_NUM_THREADS; scikit-learn "
-                  f"n_jobs and BLAS/OpenMP pools); data dir {work}", flush=True)
+                  f"n_jobs and BLAS/OpenMP pools); data dir {work}; both sides run with "
+                  f"GLIBC_TUNABLES={GLIBC_TUNABLES}, as Nimbus's workers do", flush=True)
             for name, fn in (("linear", bench_linear), ("kmeans", bench_kmeans),
                              ("pca", bench_pca), ("knn", bench_knn)):
                 if name in only:

@@ -360,7 +360,8 @@ TEST_P(LocalExecutorTest, AWorkerKilledWithoutAFinalStatusIsLost) {
 TEST_P(LocalExecutorTest, PassesTheEnvironmentAndRunsCommands) {
   ::setenv("NIMBUS_TEST_SERVER_SECRET", "do-not-leak", 1);
   LaunchRequest env = Request("env", Value::Object({{"action", "print-env"}}));
-  env.spec["names"] = Value(Value::List{"SM_MODEL_DIR", "SM_HPS", "NIMBUS_TEST_SERVER_SECRET"});
+  env.spec["names"] =
+      Value(Value::List{"SM_MODEL_DIR", "SM_HPS", "NIMBUS_TEST_SERVER_SECRET", "GLIBC_TUNABLES"});
   env.env = {{"SM_MODEL_DIR", "/opt/ml/model"}, {"SM_HPS", "{\"eta\": 0.1}"}};
   ASSERT_TRUE(Launch(env).ok());
   EXPECT_EQ(WaitDone("env").state, JobState::kSucceeded);
@@ -369,6 +370,8 @@ TEST_P(LocalExecutorTest, PassesTheEnvironmentAndRunsCommands) {
   EXPECT_NE(log.find("\tSM_HPS={\"eta\": 0.1}\n"), std::string::npos) << log;
   // The server's own environment does not leak into jobs.
   EXPECT_NE(log.find("\tNIMBUS_TEST_SERVER_SECRET=<unset>\n"), std::string::npos) << log;
+  // malloc's large blocks are backed by transparent huge pages.
+  EXPECT_NE(log.find("\tGLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"), std::string::npos) << log;
 
   LaunchRequest cmd = Request("cmd", Value::Object({{"workdir", "code"}}));
   cmd.kind = "command";
