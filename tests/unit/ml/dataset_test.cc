@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <vector>
+
+#include "ml/algorithm.h"
+
 namespace nimbus::ml {
 namespace {
 
@@ -142,6 +147,24 @@ TEST(DatasetTest, AppendToAndFromEmpty) {
   a.Append(Dataset{});
   EXPECT_EQ(a.rows, 3);
   EXPECT_EQ(a.indptr.size(), 4u);
+}
+
+TEST(AllFiniteTest, FindsANanOrInfinityAnywhere) {
+  std::vector<float> values(10000, 1.5f);
+  values[3] = std::numeric_limits<float>::max();
+  values[4] = -std::numeric_limits<float>::denorm_min();
+  EXPECT_TRUE(AllFinite(values.data(), values.size()));
+  EXPECT_TRUE(AllFinite(values.data(), 0));
+  for (size_t at : {size_t{0}, size_t{4095}, size_t{4096}, size_t{9999}}) {
+    for (float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+          -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> v = values;
+      v[at] = bad;
+      EXPECT_FALSE(AllFinite(v.data(), v.size())) << at << " " << bad;
+      EXPECT_TRUE(AllFinite(v.data(), at)) << at;  // the values before it
+    }
+  }
 }
 
 }  // namespace
