@@ -14,9 +14,12 @@
 namespace nimbus::ml {
 namespace {
 
-constexpr int kPanel = 16;              // queries per panel: two 8-float vectors per dimension
-constexpr int kTileRows = 6;            // base vectors per tile: 12 accumulators + 3 registers
-constexpr int64_t kMaxGroupPanels = 8;  // 128 queries (16 KiB at 32 dimensions) share a pass
+constexpr int kPanel = 16;    // queries per panel: two 8-float vectors per dimension
+constexpr int kTileRows = 6;  // base vectors per tile: 12 accumulators + 3 registers
+// A group's panels share each pass over the base: up to 8 (128 queries), and no more than
+// fit in 128 KiB, so that they stay in the core's L2 cache while each tile re-reads them.
+constexpr int64_t kMaxGroupPanels = 8;
+constexpr int64_t kGroupBytes = 128 << 10;
 
 // The running k lowest scores of the queries of one group, each row sorted ascending.
 struct TopK {
@@ -152,8 +155,9 @@ void FlatKnn::Search(const float* queries, int64_t n, int k, float* distances, i
   const float alpha = l2 ? -2.0f : -1.0f;
   const int64_t panels = (n + kPanel - 1) / kPanel;
   const int64_t threads = std::max(1, omp_get_max_threads());
+  const int64_t fit = kGroupBytes / (dim_ * kPanel * static_cast<int64_t>(sizeof(float)));
   const int64_t per_group =
-      std::clamp((panels + threads - 1) / threads, int64_t{1}, kMaxGroupPanels);
+      std::clamp(std::min((panels + threads - 1) / threads, fit), int64_t{1}, kMaxGroupPanels);
   const int64_t groups = (panels + per_group - 1) / per_group;
   SearchGroupFn* search_group = SearchGroupPortable;
 #if defined(__x86_64__)
