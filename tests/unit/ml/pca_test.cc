@@ -135,30 +135,34 @@ TEST(PcaTest, RandomizedModeAgreesWithRegularWhetherItFormsTheScatterOrStreams) 
       data.values.push_back(static_cast<float>(a * u1[j] + b * u2[j] + 0.02 * z(rng) + offset[j]));
     }
   }
-  PcaOptions o = Options(2);
-  o.feature_dim = dim;
-  auto regular = FitPca(data, o, nullptr);
-  ASSERT_TRUE(regular.ok());
-  o.algorithm_mode = "randomized";
-  for (int64_t extra : {1, 30}) {  // sketches of 3 (streams: 120 > 8 * 3) and 32 (forms it)
-    o.extra_components = extra;
-    auto randomized = FitPca(data, o, nullptr);
-    ASSERT_TRUE(randomized.ok());
-    for (int64_t j = 0; j < 2; ++j) {
-      double dot = 0;
-      for (int i = 0; i < dim; ++i) {
-        dot += regular->components()[static_cast<size_t>(i * 2 + j)] *
-               randomized->components()[static_cast<size_t>(i * 2 + j)];
+  for (bool subtract_mean : {true, false}) {
+    PcaOptions o = Options(2);
+    o.feature_dim = dim;
+    o.subtract_mean = subtract_mean;
+    auto regular = FitPca(data, o, nullptr);
+    ASSERT_TRUE(regular.ok());
+    o.algorithm_mode = "randomized";
+    for (int64_t extra : {1, 30}) {  // sketches of 3 (streams: 120 > 8 * 3) and 32 (forms it)
+      SCOPED_TRACE("subtract_mean " + std::to_string(subtract_mean) + " extra " +
+                   std::to_string(extra));
+      o.extra_components = extra;
+      auto randomized = FitPca(data, o, nullptr);
+      ASSERT_TRUE(randomized.ok());
+      for (int64_t j = 0; j < 2; ++j) {
+        double dot = 0;
+        for (int i = 0; i < dim; ++i) {
+          dot += regular->components()[static_cast<size_t>(i * 2 + j)] *
+                 randomized->components()[static_cast<size_t>(i * 2 + j)];
+        }
+        EXPECT_GT(dot, 0.999) << "component " << j;
+        EXPECT_NEAR(randomized->singular_values()[static_cast<size_t>(j)],
+                    regular->singular_values()[static_cast<size_t>(j)],
+                    1e-3 * regular->singular_values()[static_cast<size_t>(j)]);
       }
-      EXPECT_GT(dot, 0.999) << "extra " << extra << " component " << j;
-      EXPECT_NEAR(randomized->singular_values()[static_cast<size_t>(j)],
-                  regular->singular_values()[static_cast<size_t>(j)],
-                  1e-3 * regular->singular_values()[static_cast<size_t>(j)])
-          << "extra " << extra;
-    }
-    for (int j = 0; j < dim; ++j) {
-      EXPECT_NEAR(randomized->mean()[static_cast<size_t>(j)],
-                  regular->mean()[static_cast<size_t>(j)], 1e-3);
+      for (int j = 0; j < dim; ++j) {
+        EXPECT_NEAR(randomized->mean()[static_cast<size_t>(j)],
+                    regular->mean()[static_cast<size_t>(j)], 1e-3);
+      }
     }
   }
 }
