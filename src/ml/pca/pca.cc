@@ -125,15 +125,17 @@ Eigen::VectorXd MeanShift(const Dataset& data, int64_t dim, bool subtract_mean) 
 }
 
 // The scatter matrix of the records about their mean (subtract_mean; else X^T X) and that
-// mean (else zero), in one pass of single-precision chunk products of the shifted records.
+// mean (else zero), in one pass of chunk products of the shifted records in Scalar precision.
+template <typename Scalar>
 std::pair<Eigen::MatrixXd, Eigen::VectorXd> CenteredScatter(const Dataset& data, int64_t dim,
                                                             int64_t batch, int threads,
                                                             bool subtract_mean) {
+  using Rows = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Eigen::VectorXd shift = MeanShift(data, dim, subtract_mean);
-  const Eigen::RowVectorXf shift_f = shift.transpose().cast<float>();
+  const Eigen::Matrix<Scalar, 1, Eigen::Dynamic> shift_s = shift.transpose().cast<Scalar>();
   Eigen::MatrixXd acc =
       Pass(data, dim, batch, threads, dim, dim + 1, [&](const auto& x, Eigen::MatrixXd* a) {
-        const RowMatrixF xs = x.rowwise() - shift_f;
+        const Rows xs = x.template cast<Scalar>().rowwise() - shift_s;
         a->leftCols(dim) += (xs.transpose() * xs).template cast<double>();
         a->col(dim) += xs.colwise().sum().transpose().template cast<double>();
       });
@@ -149,6 +151,29 @@ std::pair<Eigen::MatrixXd, Eigen::VectorXd> CenteredScatter(const Dataset& data,
 Eigen::MatrixXd Orthonormalize(const Eigen::MatrixXd& y) {
   Eigen::HouseholderQR<Eigen::MatrixXd> qr(y);
   return qr.householderQ() * Eigen::MatrixXd::Identity(y.rows(), y.cols());
+}
+
+using Operator = std::function<Eigen::MatrixXd(const Eigen::MatrixXd&)>;
+
+// The randomized subspace iteration on the centered scatter matrix, given as `apply` (its
+// product with a matrix) and as its product with the Gaussian sketch (`range`): the range's
+// basis, kPowerIterations power steps, then a Rayleigh-Ritz step. `step(i)` follows each of
+// the kPowerIterations + 2 products with the scatter matrix.
+void SubspaceIteration(const Operator& apply, const Eigen::MatrixXd& range,
+                       const std::function<void(int)>& step, Eigen::VectorXd* eigenvalues,
+                       Eigen::MatrixXd* directions) {
+  Eigen::MatrixXd q = Orthonormalize(range);
+  step(1);
+  for (int it = 0; it < kPowerIterations; ++it) {
+    q = Orthonormalize(apply(q));
+    step(it + 2);
+  }
+  Eigen::MatrixXd t = q.transpose() * apply(q);
+  step(kPowerIterations + 2);
+  t = 0.5 * (t + t.transpose());
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(t);
+  *eigenvalues = solver.eigenvalues();
+  *directions = q * solver.eigenvectors();
 }
 
 // The model of the top num_components eigenpairs (eigenvalues ascending, directions as
@@ -352,86 +377,66 @@ Result<PcaModel> FitPca(const Dataset& train, const PcaOptions& options,
     if (dim <= kMaxScatterDim && dim <= 8 * sketch) {
       // The scatter matrix is small: one pass forming it (n d^2 products) costs less than the
       // iteration's four passes over the records (8 n d sketch), which then run on it.
-      auto [scatter, centre] = CenteredScatter(train, dim, batch, threads, options.subtract_mean);
+      auto [scatter, centre] =
+          CenteredScatter<float>(train, dim, batch, threads, options.subtract_mean);
       mean = centre;
       total_variance = scatter.trace();
-      Eigen::MatrixXd q = Orthonormalize(scatter * omega);
-      for (int it = 0; it < kPowerIterations; ++it) q = Orthonormalize(scatter * q);
-      Eigen::MatrixXd t = q.transpose() * (scatter * q);
-      t = 0.5 * (t + t.transpose());
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(t);
-      eigenvalues = solver.eigenvalues();
-      directions = q * solver.eigenvectors();
+      SubspaceIteration([&](const Eigen::MatrixXd& m) -> Eigen::MatrixXd { return scatter * m; },
+                        scatter* omega, [](int) {}, &eigenvalues, &directions);
       Emit(log, "#progress_metric: host=algo-1, randomized iteration (sketch of " +
                     std::to_string(sketch) + " columns) on the " + std::to_string(dim) + "x" +
                     std::to_string(dim) + " scatter matrix of " + std::to_string(n) + " records");
-      return Components(eigenvalues, directions, mean, total_variance, n, options, log);
+    } else {
+      // The first pass also gathers the column sums and the squared norms (as two extra
+      // columns), so that the mean correction is applied once it is known. The records are
+      // shifted as for CenteredScatter.
+      const Eigen::VectorXd shift = MeanShift(train, dim, options.subtract_mean);
+      const Eigen::RowVectorXf shift_f = shift.transpose().cast<float>();
+      const Eigen::MatrixXf omega_f = omega.cast<float>();
+      Eigen::MatrixXd first = Pass(
+          train, dim, batch, threads, dim, sketch + 2, [&](const auto& x, Eigen::MatrixXd* acc) {
+            const RowMatrixF xs = x.rowwise() - shift_f;
+            const Eigen::MatrixXf xo = xs * omega_f;
+            acc->leftCols(sketch) += (xs.transpose() * xo).template cast<double>();
+            acc->col(sketch) += xs.colwise().sum().transpose().template cast<double>();
+            (*acc)(0, sketch + 1) += xs.template cast<double>().squaredNorm();
+          });
+      const double sum_squares = first(0, sketch + 1);
+      const Eigen::VectorXd sum = first.col(sketch);  // of the shifted records
+      if (options.subtract_mean) mean = shift + sum / static_cast<double>(n);
+      total_variance =
+          sum_squares - (options.subtract_mean ? sum.squaredNorm() / static_cast<double>(n) : 0.0);
+      // The centered scatter applied to m: Xs^T Xs m - sum (sum^T m) / n, Xs the shifted
+      // records.
+      auto correct = [&](Eigen::MatrixXd y, const Eigen::MatrixXd& m) {
+        if (options.subtract_mean) y -= sum * (sum.transpose() * m) / static_cast<double>(n);
+        return y;
+      };
+      auto apply = [&](const Eigen::MatrixXd& m) {
+        const Eigen::MatrixXf m_f = m.cast<float>();
+        return correct(Pass(train, dim, batch, threads, dim, m.cols(),
+                            [&](const auto& x, Eigen::MatrixXd* acc) {
+                              const RowMatrixF xs = x.rowwise() - shift_f;
+                              const Eigen::MatrixXf xm = xs * m_f;
+                              *acc += (xs.transpose() * xm).template cast<double>();
+                            }),
+                       m);
+      };
+      const int passes = kPowerIterations + 2;
+      SubspaceIteration(
+          apply, correct(first.leftCols(sketch), omega),
+          [&](int pass) {
+            Emit(log, "#progress_metric: host=algo-1, randomized pass " + std::to_string(pass) +
+                          "/" + std::to_string(passes) +
+                          (pass == 1 ? " (sketch of " + std::to_string(sketch) + " columns)"
+                                     : std::string()));
+          },
+          &eigenvalues, &directions);
     }
-    // The first pass also gathers the column sums and the squared norms (as two extra
-    // columns), so that the mean correction is applied once it is known.
-    // The records are shifted as for CenteredScatter.
-    const Eigen::VectorXd shift = MeanShift(train, dim, options.subtract_mean);
-    const Eigen::RowVectorXf shift_f = shift.transpose().cast<float>();
-    const Eigen::MatrixXf omega_f = omega.cast<float>();
-    Eigen::MatrixXd first =
-        Pass(train, dim, batch, threads, dim, sketch + 2, [&](const auto& x, Eigen::MatrixXd* acc) {
-          const RowMatrixF xs = x.rowwise() - shift_f;
-          const Eigen::MatrixXf xo = xs * omega_f;
-          acc->leftCols(sketch) += (xs.transpose() * xo).template cast<double>();
-          acc->col(sketch) += xs.colwise().sum().transpose().template cast<double>();
-          (*acc)(0, sketch + 1) += xs.template cast<double>().squaredNorm();
-        });
-    const double sum_squares = first(0, sketch + 1);
-    const Eigen::VectorXd sum = first.col(sketch);  // of the shifted records
-    if (options.subtract_mean) mean = shift + sum / static_cast<double>(n);
-    total_variance =
-        sum_squares - (options.subtract_mean ? sum.squaredNorm() / static_cast<double>(n) : 0.0);
-    // The centered scatter applied to m: Xs^T Xs m - sum (sum^T m) / n, Xs the shifted records.
-    auto correct = [&](Eigen::MatrixXd y, const Eigen::MatrixXd& m) {
-      if (options.subtract_mean) y -= sum * (sum.transpose() * m) / static_cast<double>(n);
-      return y;
-    };
-    auto apply = [&](const Eigen::MatrixXd& m) {
-      const Eigen::MatrixXf m_f = m.cast<float>();
-      return correct(Pass(train, dim, batch, threads, dim, m.cols(),
-                          [&](const auto& x, Eigen::MatrixXd* acc) {
-                            const RowMatrixF xs = x.rowwise() - shift_f;
-                            const Eigen::MatrixXf xm = xs * m_f;
-                            *acc += (xs.transpose() * xm).template cast<double>();
-                          }),
-                     m);
-    };
-    Eigen::MatrixXd q = Orthonormalize(correct(first.leftCols(sketch), omega));
-    Emit(log, "#progress_metric: host=algo-1, randomized pass 1/" +
-                  std::to_string(kPowerIterations + 2) + " (sketch of " + std::to_string(sketch) +
-                  " columns)");
-    for (int it = 0; it < kPowerIterations; ++it) {
-      q = Orthonormalize(apply(q));
-      Emit(log, "#progress_metric: host=algo-1, randomized pass " + std::to_string(it + 2) + "/" +
-                    std::to_string(kPowerIterations + 2));
-    }
-    const Eigen::MatrixXd z = apply(q);
-    Eigen::MatrixXd t = q.transpose() * z;
-    t = 0.5 * (t + t.transpose());
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(t);
-    eigenvalues = solver.eigenvalues();
-    directions = q * solver.eigenvectors();
-    Emit(log, "#progress_metric: host=algo-1, randomized pass " +
-                  std::to_string(kPowerIterations + 2) + "/" +
-                  std::to_string(kPowerIterations + 2));
   } else {
-    Eigen::MatrixXd acc =
-        Pass(train, dim, batch, threads, dim, dim + 1, [&](const auto& x, Eigen::MatrixXd* a) {
-          const Eigen::MatrixXd xd = x.template cast<double>();
-          a->leftCols(dim).noalias() += xd.transpose() * xd;
-          a->col(dim) += xd.colwise().sum().transpose();
-        });
-    Eigen::MatrixXd scatter = acc.leftCols(dim);
-    if (options.subtract_mean) {
-      mean = acc.col(dim) / static_cast<double>(n);
-      scatter -= static_cast<double>(n) * mean * mean.transpose();
-    }
-    scatter = 0.5 * (scatter + scatter.transpose());
+    auto [scatter, centre] =
+        CenteredScatter<double>(train, dim, batch, threads, options.subtract_mean);
+    mean = centre;
     total_variance = scatter.trace();
     Emit(log, "#progress_metric: host=algo-1, accumulated the " + std::to_string(dim) + "x" +
                   std::to_string(dim) + " scatter matrix over " + std::to_string(n) + " records");
