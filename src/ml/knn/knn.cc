@@ -246,7 +246,7 @@ struct KnnModel::Impl {
   std::unique_ptr<FlatKnn> flat;
   const faiss::IndexPreTransform* pre = nullptr;
 
-  // Call once the index is complete.
+  // Called by KnnModel's constructor, once the index is complete.
   void Prepare() {
     auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index.get());
     const auto* base =
@@ -349,7 +349,7 @@ struct KnnModel::Impl {
   }
 };
 
-KnnModel::KnnModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KnnModel::KnnModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->Prepare(); }
 KnnModel::~KnnModel() = default;
 
 int64_t KnnModel::feature_dim() const { return impl_->feature_dim; }
@@ -423,7 +423,6 @@ Result<std::unique_ptr<KnnModel>> KnnModel::Load(const std::string& model_dir) {
   }
   impl->labels.resize(static_cast<size_t>(num_points));
   std::memcpy(impl->labels.data(), raw.data(), raw.size());
-  impl->Prepare();
   return std::unique_ptr<KnnModel>(new KnnModel(std::move(impl)));
 }
 
@@ -590,7 +589,6 @@ Status TrainKnn(const TrainingInput& input, const Dataset& train, const Dataset*
   impl->classifier = p.classifier;
   impl->k = static_cast<int>(p.k);
   impl->feature_dim = p.feature_dim;
-  impl->Prepare();
   KnnModel model(std::move(impl));
   double total = 0;  // correct predictions or summed squared errors
   const char* score_name = p.classifier ? "accuracy" : "mse";
