@@ -1,15 +1,16 @@
 #include "serving/unix_http.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -203,25 +204,23 @@ Result<bool> UnixHttpConnection::Fill(double timeout_seconds) {
   // only when a message does not fit.
   if (buffer_.size() - end_ < kMinRead)
     buffer_.resize(std::max<size_t>(64 * 1024, buffer_.size() * 2));
-  if (timeout_seconds != receive_timeout_) {
-    // A socket option set once rather than a poll() before every read: one syscall less
-    // per message on the hot path.
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout_seconds);
-    tv.tv_usec = static_cast<suseconds_t>((timeout_seconds - static_cast<double>(tv.tv_sec)) * 1e6);
-    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
-      return Errno("setsockopt");
-    }
-    receive_timeout_ = timeout_seconds;
-  }
+  // Wait with poll(), then read without blocking. A read() blocked on a Unix stream
+  // socket sleeps on the socket's one wait queue and is woken by every write-space wakeup
+  // too, i.e. each time the peer consumes what this side sent; a request/response
+  // exchange then costs each side a spurious context switch. poll() waits for POLLIN only.
+  const int timeout_ms =
+      timeout_seconds > 0 ? static_cast<int>(std::ceil(timeout_seconds * 1000)) : -1;
   ssize_t n;
-  do {
-    n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) end_ += static_cast<size_t>(n);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    return Status::Internal("timed out waiting for the model server");
+  while (true) {
+    pollfd p{fd_, POLLIN, 0};
+    const int ready = ::poll(&p, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return Errno("poll");
+    if (ready == 0) return Status::Internal("timed out waiting for the model server");
+    n = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, MSG_DONTWAIT);
+    if (n >= 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
   }
+  if (n > 0) end_ += static_cast<size_t>(n);
   if (n < 0) return Errno("read");
   return n > 0;
 }

@@ -9,7 +9,8 @@
 //
 // Only what these peers speak is implemented: Content-Length bodies (no chunked
 // encoding), keep-alive, no pipelining. Messages are parsed from a per-connection buffer
-// with one read() per arriving segment and written with one sendmsg() (MSG_NOSIGNAL: a
+// with one poll() and one recv() per arriving segment (why poll: see Fill) and written
+// with one sendmsg() (MSG_NOSIGNAL: a
 // peer that went away is an error, not a SIGPIPE).
 //
 // Thread-safety: a UnixHttpConnection belongs to one thread at a time; ConnectionPool is
@@ -80,8 +81,7 @@ class UnixHttpConnection {
   Result<bool> Fill(double timeout_seconds);
 
   int fd_;
-  double receive_timeout_ = 0;  // the SO_RCVTIMEO in effect (0: none)
-  std::string buffer_;          // its size is the capacity; [start_, end_) are unparsed bytes
+  std::string buffer_;  // its size is the capacity; [start_, end_) are unparsed bytes
   size_t start_ = 0;
   size_t end_ = 0;
 };

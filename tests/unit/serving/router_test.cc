@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -18,13 +19,15 @@
 namespace nimbus::serving {
 namespace {
 
-// Echoes the request, prefixed with its name; "fail" bodies answer 400.
+// Echoes the request, prefixed with its name; "fail" bodies answer 400, "slow" ones after
+// 300 ms.
 class EchoHandler : public InferenceHandler {
  public:
   explicit EchoHandler(std::string name) : name_(std::move(name)) {}
   Result<InvocationResult> Invoke(const Invocation& request) override {
     calls++;
     if (request.body == "fail") return InvocationResult{400, "text/plain", "bad row 1", ""};
+    if (request.body == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(300));
     return InvocationResult{
         200, "text/csv",
         name_ + ":" + request.content_type + ":" + request.accept + ":" + request.body,
@@ -112,6 +115,23 @@ TEST_F(RouterTest, AServerThatWentAwayIsAnErrorAndAFreshOneIsReachedAgain) {
   auto response = pool.Call("POST", "/invocations", {}, "x");
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_EQ(response->body, "b2:::x");
+}
+
+TEST_F(RouterTest, AnAnswerLateForTheTimeoutFailsAndLargeBodiesArriveWhole) {
+  ModelServerProcess model(dir_ + "/t.sock", "t");
+  ConnectionPool pool(dir_ + "/t.sock");
+  auto late = pool.Call("POST", "/invocations", {}, "slow", 0.05);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.status().message().find("timed out"), std::string::npos)
+      << late.status().ToString();
+  auto in_time = pool.Call("POST", "/invocations", {}, "slow", 5);
+  ASSERT_TRUE(in_time.ok()) << in_time.status().ToString();
+  EXPECT_EQ(in_time->body, "t:::slow");
+  std::string large(5 << 20, 'x');
+  for (size_t i = 0; i < large.size(); i += 4093) large[i] = static_cast<char>('a' + i % 26);
+  auto echoed = pool.Call("POST", "/invocations", {}, large);
+  ASSERT_TRUE(echoed.ok()) << echoed.status().ToString();
+  EXPECT_EQ(echoed->body, "t:::" + large);
 }
 
 TEST_F(RouterTest, PicksVariantsByWeightAndSkipsOnesOutOfRotation) {
