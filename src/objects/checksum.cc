@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 
 #include "core/crypto.h"
@@ -182,6 +183,60 @@ std::string MultiChecksum::Digest(ChecksumAlgorithm algorithm) const {
       break;
   }
   return "";
+}
+
+ChecksumPipeline::ChecksumPipeline(MultiChecksum& sums, size_t buffer_size, size_t buffers)
+    : sums_(sums), buffer_size_(buffer_size), lengths_(std::max<size_t>(buffers, 2)) {
+  for (size_t i = 0; i < lengths_.size(); ++i) {
+    buffers_.push_back(std::make_unique_for_overwrite<char[]>(buffer_size));
+  }
+  helper_ = std::thread([this] { Hash(); });
+}
+
+ChecksumPipeline::~ChecksumPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  helper_.join();
+}
+
+char* ChecksumPipeline::Buffer() {
+  const size_t count = buffers_.size();
+  std::unique_lock<std::mutex> lock(mu_);
+  // Submission k reuses the buffer of submission k - count, which must be hashed.
+  changed_.wait(lock, [&] { return submitted_ < count || hashed_ > submitted_ - count; });
+  return buffers_[submitted_ % count].get();
+}
+
+void ChecksumPipeline::Submit(size_t n) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lengths_[submitted_ % buffers_.size()] = n;
+    ++submitted_;
+  }
+  changed_.notify_all();
+}
+
+void ChecksumPipeline::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [this] { return hashed_ == submitted_; });
+}
+
+void ChecksumPipeline::Hash() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    changed_.wait(lock, [this] { return stop_ || hashed_ < submitted_; });
+    if (stop_) return;
+    const size_t slot = hashed_ % buffers_.size();
+    const size_t n = lengths_[slot];
+    lock.unlock();
+    sums_.Update(std::string_view(buffers_[slot].get(), n));
+    lock.lock();
+    ++hashed_;
+    changed_.notify_all();
+  }
 }
 
 std::string ComputeChecksum(ChecksumAlgorithm algorithm, std::string_view data) {

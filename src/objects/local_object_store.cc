@@ -35,6 +35,12 @@ constexpr size_t kListBatch = 1000;
 constexpr int kOpenRetries = 5;
 // PutObject looks the bucket up before staging a body larger than this (or of unknown size).
 constexpr uint64_t kEarlyBucketCheckBytes = 1 << 20;
+// Bodies from this size on are hashed on a helper thread (ChecksumPipeline): below it,
+// starting the thread costs more than the overlap saves. Its buffers are small enough to
+// still be in the cache when the helper hashes them: with 1 MiB ones, a 1 GiB PUT ran at
+// 400-470 MiB/s, no faster than hashing in line; with 256 KiB ones, 615-650 MiB/s.
+constexpr uint64_t kPipelinedHashBytes = 4 << 20;
+constexpr size_t kPipelinedHashBuffer = 256 << 10;
 constexpr std::string_view kTokenMagic = "nimbus-list-v1\n";
 
 const char* const kSchemaV1 = R"sql(
@@ -1565,15 +1571,33 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     // A small body needs no more than its own size (plus a byte to see a longer one).
     const size_t cap = static_cast<size_t>(std::min<uint64_t>(
         options_.buffer_size, spec.content_length ? *spec.content_length + 1 : UINT64_MAX));
-    auto buf = std::make_unique_for_overwrite<char[]>(cap);
+    // A large body is hashed on a helper thread, one full buffer at a time.
+    std::optional<ChecksumPipeline> pipeline;
+    std::unique_ptr<char[]> own;
+    if (spec.content_length && *spec.content_length >= kPipelinedHashBytes) {
+      pipeline.emplace(sums, std::min<size_t>(cap, kPipelinedHashBuffer), 4);
+    } else {
+      own = std::make_unique_for_overwrite<char[]>(cap);
+    }
     uint64_t size = 0;
     while (true) {
-      NIMBUS_ASSIGN_OR_RETURN(size_t n, body.Read(buf.get(), cap));
+      char* buf = pipeline ? pipeline->Buffer() : own.get();
+      const size_t room = pipeline ? pipeline->buffer_size() : cap;
+      size_t n = 0;
+      do {
+        NIMBUS_ASSIGN_OR_RETURN(size_t got, body.Read(buf + n, room - n));
+        if (got == 0) break;
+        n += got;
+      } while (pipeline && n < room);
       if (n == 0) break;
-      sums.Update(std::string_view(buf.get(), n));
+      if (pipeline) {
+        pipeline->Submit(n);
+      } else {
+        sums.Update(std::string_view(buf, n));
+      }
       size += n;
       if (data && size <= options_.inline_max_bytes) {
-        data->append(buf.get(), n);
+        data->append(buf, n);
         continue;
       }
       if (data) {  // longer than an inline body after all
@@ -1581,8 +1605,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
         NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), data->data(), data->size(), temp->path));
         data.reset();
       }
-      NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), buf.get(), n, temp->path));
+      NIMBUS_RETURN_IF_ERROR(WriteAll(temp->fd.get(), buf, n, temp->path));
     }
+    if (pipeline) pipeline->Drain();
     if (spec.content_length && size != *spec.content_length) {
       return Status::Aws("IncompleteBody", 400,
                          "You did not provide the number of bytes specified by the "

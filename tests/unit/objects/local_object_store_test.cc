@@ -13,6 +13,7 @@
 
 #include "core/crypto.h"
 #include "core/strings.h"
+#include "objects/checksum.h"
 
 namespace nimbus::objects {
 namespace {
@@ -307,22 +308,37 @@ TEST_F(LocalObjectStoreTest, OverwriteReplacesContentAndUnlinksOldBlob) {
   EXPECT_TRUE(store_->DeleteObject("bkt", "k", "").ok());  // deleting nothing succeeds
 }
 
+// Large enough to be hashed on a helper thread (ChecksumPipeline), whose digests are
+// checked all the same.
 TEST_F(LocalObjectStoreTest, LargeBodyStreamsThroughBoundedBuffers) {
-  const uint64_t size = 3 * 1024 * 1024 + 17;
-  PatternReader reader(size);
-  PutOptions options;
-  options.content_length = size;
-  auto put = store_->PutObject("bkt", "big", reader, options);
-  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  const uint64_t size = 6 * 1024 * 1024 + 17;
   StreamingDigest md5(StreamingDigest::Algorithm::kMd5);
+  uint32_t crc32c = 0;
   PatternReader again(size);
   char buf[65536];
   while (true) {
     size_t n = *again.Read(buf, sizeof(buf));
     if (n == 0) break;
     md5.Update(std::string_view(buf, n));
+    crc32c = Crc32c(crc32c, std::string_view(buf, n));
   }
-  EXPECT_EQ(put->etag, "\"" + HexEncode(md5.Finish()) + "\"");
+  const std::string digest = md5.Finish();
+  const std::string crc{static_cast<char>(crc32c >> 24), static_cast<char>(crc32c >> 16),
+                        static_cast<char>(crc32c >> 8), static_cast<char>(crc32c)};
+  PutOptions options;
+  options.content_length = size;
+  options.content_md5 = Base64Encode(Md5("something else"));
+  PatternReader wrong(size);
+  EXPECT_EQ(store_->PutObject("bkt", "big", wrong, options).status().code(), "BadDigest");
+  EXPECT_EQ(Read("big"), "<NoSuchKey>");
+  EXPECT_EQ(CountFiles("tmp") + CountFiles("blobs"), 0u);
+  options.content_md5 = Base64Encode(digest);
+  options.expected.crc32c = Base64Encode(crc);
+  PatternReader reader(size);
+  auto put = store_->PutObject("bkt", "big", reader, options);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->etag, "\"" + HexEncode(digest) + "\"");
+  EXPECT_EQ(put->checksums.crc32c, Base64Encode(crc));
   auto got = store_->GetObject("bkt", "big", {});
   ASSERT_TRUE(got.ok());
   uint64_t pos = 0;
