@@ -25,14 +25,20 @@ double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// REQUIRES: g_mu held.
-void WriteLocked(double now) {
-  if (!g_buffer.empty()) {
-    std::fwrite(g_buffer.data(), 1, g_buffer.size(), stderr);
-    std::fflush(stderr);
-    g_buffer.clear();
-  }
+std::mutex g_write_mu;  // taken while g_mu is held: buffers go out in the order they filled
+
+// Takes g_buffer and writes it out, releasing lock (on g_mu) before the write itself: a
+// thread that logs meanwhile appends to a fresh buffer instead of waiting for the disk.
+void Write(std::unique_lock<std::mutex> lock, double now) {
   g_last_write = now;
+  if (g_buffer.empty()) return;
+  std::string out;
+  out.swap(g_buffer);
+  g_buffer.reserve(kFlushBytes * 2);
+  std::lock_guard<std::mutex> write_lock(g_write_mu);
+  lock.unlock();
+  std::fwrite(out.data(), 1, out.size(), stderr);
+  std::fflush(stderr);
 }
 
 const char* LevelName(LogLevel level) {
@@ -57,10 +63,7 @@ void SetLogBuffering(bool on) {
   g_buffering = on;
 }
 
-void FlushLogs() {
-  std::lock_guard<std::mutex> lock(g_mu);
-  WriteLocked(SteadySeconds());
-}
+void FlushLogs() { Write(std::unique_lock<std::mutex>(g_mu), SteadySeconds()); }
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
 void Log(LogLevel level, std::string_view event,
@@ -98,11 +101,11 @@ void Log(LogLevel level, std::string_view event,
   }
   text += "}\n";
   const double now = SteadySeconds();
-  std::lock_guard<std::mutex> lock(g_mu);
+  std::unique_lock<std::mutex> lock(g_mu);
   g_buffer += text;
   if (!g_buffering || level >= LogLevel::kWarn || g_buffer.size() >= kFlushBytes ||
       now - g_last_write >= kFlushSeconds) {
-    WriteLocked(now);
+    Write(std::move(lock), now);
   }
 }
 

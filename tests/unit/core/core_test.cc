@@ -3,6 +3,9 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -185,6 +188,40 @@ TEST(LogTest, BufferedInfoLinesWaitUntilAWarningOrAFlush) {
   ASSERT_NE(quiet, std::string::npos) << with_warning;
   EXPECT_LT(quiet, with_warning.find("loud"));
   EXPECT_NE(flushed.find("later"), std::string::npos);
+}
+
+// Buffers are written out of the lock that loggers append under; what goes out is still
+// every line once, whole, and each thread's lines in their order.
+TEST(LogTest, ConcurrentLoggersLoseAndInterleaveNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kLines = 2000;
+  const std::string text = CaptureStderr([] {
+    SetLogBuffering(true);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([t] {
+        for (int i = 0; i < kLines; ++i) {
+          Log(LogLevel::kInfo, "line", {{"thread", t}, {"i", i}, {"pad", std::string(40, 'x')}});
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    SetLogBuffering(false);
+  });
+  std::vector<int> next(kThreads, 0);
+  size_t lines = 0;
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    ASSERT_NE(end, std::string::npos);
+    auto line = ParseJson(text.substr(start, end - start));
+    ASSERT_TRUE(line.ok()) << text.substr(start, end - start);
+    const int64_t t = line->GetInt("thread");
+    ASSERT_TRUE(t >= 0 && t < kThreads);
+    EXPECT_EQ(line->GetInt("i"), next[t]++);
+    ++lines;
+    start = end + 1;
+  }
+  EXPECT_EQ(lines, size_t{kThreads} * kLines);
 }
 
 TEST(ValueTest, BlobsRenderAsBase64InJson) {
