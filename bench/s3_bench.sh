@@ -12,11 +12,17 @@
 # are run once more against Nimbus's default, `--sync-writes on`, which fsyncs each body
 # before acknowledging it, and printed beside them ("fsync" columns).
 #
+# Every step runs --repeat times (default 3), alternating between the servers (nimbus,
+# nginx, nimbus, nginx, ...), and the table shows each side's median run: this machine's
+# speed drifts by as much as a third over minutes, which one run per side cannot tell apart
+# from a difference between the servers.
+#
 # Usage: bench/s3_bench.sh [--build-dir DIR] [--duration SECONDS] [--large-size BYTES]
-#                          [--work-dir DIR] [--keep] [--check]
+#                          [--repeat N] [--work-dir DIR] [--keep] [--check]
 #   --build-dir   where nimbus and bench/s3_load are built (default: build)
 #   --duration    seconds per small-object step (default: 5)
 #   --large-size  bytes of the large object (default: 1073741824)
+#   --repeat      runs of every step on each server (default: 3)
 #   --work-dir    parent of the run's data (default: the build dir; must not be tmpfs)
 #   --keep        keep the data and the server logs after the run
 #   --check       exit 1 when a target is missed (exit 2 when a step fails either way)
@@ -27,6 +33,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="$ROOT/build"
 DURATION=5
 LARGE_SIZE=$((1 << 30))
+REPEAT=3
 WORK_PARENT=""
 KEEP=0
 CHECK=0
@@ -40,10 +47,11 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD_DIR="$(cd "$2" && pwd)"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --large-size) LARGE_SIZE="$2"; shift 2 ;;
+    --repeat) REPEAT="$2"; shift 2 ;;
     --work-dir) WORK_PARENT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --check) CHECK=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "s3_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -154,7 +162,9 @@ wait_for_port "$SYNC_PORT" "$SYNC_PID" nimbus-sync
 echo "s3_bench: nimbus $NIMBUS_BIN on :$NIMBUS_PORT, nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')" \
   "on :$NGINX_PORT, data in $WORK ($(df --output=source "$WORK" | tail -1)), $(nproc) CPUs"
 
-# --- Measurements. RESULT[server:step] holds s3_load's JSON line.
+# --- Measurements. RUNS[server:step] collects s3_load's JSON lines, one per run;
+# RESULT[server:step] is then the median one (or one with errors).
+declare -A RUNS
 declare -A RESULT
 FAILED=0
 
@@ -162,9 +172,9 @@ json_field() {  # json name
   sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
 }
 
-run_step() {  # server step s3_load-args...
-  local server="$1" step="$2" port line rc=0
-  shift 2
+run_step() {  # server step run s3_load-args...
+  local server="$1" step="$2" run="$3" port line rc=0
+  shift 3
   case "$server" in
     nimbus) port="$NIMBUS_PORT" ;;
     fsync) port="$SYNC_PORT" ;;
@@ -174,23 +184,47 @@ run_step() {  # server step s3_load-args...
   # A server that stops answering must not hang the run: s3_load has no timeouts of its own.
   line="$(timeout "$STEP_TIMEOUT" "$LOAD_BIN" "$@" --port "$port" 2>&1)" || rc=$?
   if [ "$rc" = 124 ]; then line="{\"errors\":1,\"error\":\"no answer within ${STEP_TIMEOUT}s\"}"; fi
-  RESULT["$server:$step"]="$line"
+  RUNS["$server:$step"]+="$line"$'\n'
   if [ "$rc" -ne 0 ]; then
     FAILED=1
     local why
     why="$(sed -n 's/.*"error":"\(.*\)"}/\1/p' <<<"$line" | head -c 300)"
     echo "  $server $step FAILED: ${why:-${line:-no output}}" >&2
   fi
-  printf '  %-7s %-14s %s MiB/s, %s ops/s, p99 %s ms, errors %s\n' "$server" "$step" \
-    "$(json_field "$line" mib_per_s)" "$(json_field "$line" ops_per_s)" \
+  printf '  %-7s %-14s %s/%s %s MiB/s, %s ops/s, p99 %s ms, errors %s\n' "$server" "$step" \
+    "$run" "$REPEAT" "$(json_field "$line" mib_per_s)" "$(json_field "$line" ops_per_s)" \
     "$(json_field "$line" p99_ms)" "$(json_field "$line" errors)"
 }
 
-both() {  # step s3_load-args...
-  local step="$1"
-  shift
-  run_step nimbus "$step" "$@"
-  run_step nginx "$step" "$@"
+repeated() {  # servers step s3_load-args...: every run on each server in turn; "{r}" in an
+  # argument becomes the run's number (distinct keys per run)
+  local servers="$1" step="$2" run server
+  shift 2
+  for run in $(seq "$REPEAT"); do
+    for server in $servers; do
+      run_step "$server" "$step" "$run" "${@//\{r\}/$run}"
+    done
+  done
+}
+
+both() { repeated "nimbus nginx" "$@"; }
+
+median_runs() {  # sets RESULT from RUNS: the median run by MiB/s (ops/s for small objects)
+  local key field lines i pick
+  for key in "${!RUNS[@]}"; do
+    mapfile -t lines <<<"${RUNS[$key]%$'\n'}"
+    pick=""
+    for i in "${!lines[@]}"; do
+      if [ "$(json_field "${lines[$i]}" errors)" != 0 ]; then pick="$i"; fi
+    done
+    if [ -z "$pick" ]; then
+      field=ops_per_s
+      case "$key" in *large*) field=mib_per_s ;; esac
+      pick="$(for i in "${!lines[@]}"; do echo "$(json_field "${lines[$i]}" "$field") $i"; done |
+        sort -g | awk '{ index_of[NR] = $2 } END { print index_of[int((NR + 1) / 2)] }')"
+    fi
+    RESULT["$key"]="${lines[$pick]}"
+  done
 }
 
 for port in "$NIMBUS_PORT" "$SYNC_PORT"; do
@@ -198,22 +232,21 @@ for port in "$NIMBUS_PORT" "$SYNC_PORT"; do
     { echo "s3_bench: CreateBucket on Nimbus failed" >&2; FAILED=1; }
 done
 
-echo "large object: $LARGE_SIZE bytes"
-both large-put put-large --key large --size "$LARGE_SIZE"
-run_step fsync large-put put-large --key large --size "$LARGE_SIZE"
-both large-get get-large --key large --size "$LARGE_SIZE"
+echo "large object: $LARGE_SIZE bytes, $REPEAT runs per server"
+both large-put put-large --key "large-{r}" --size "$LARGE_SIZE"
+repeated fsync large-put put-large --key "large-{r}" --size "$LARGE_SIZE"
+both large-get get-large --key large-1 --size "$LARGE_SIZE"
 
-echo "small objects: $SMALL_SIZE bytes, ${DURATION}s per step"
+echo "small objects: $SMALL_SIZE bytes, ${DURATION}s per step, $REPEAT runs per server"
 STEP_TIMEOUT="$(awk "BEGIN {print int($DURATION) + 30}")"
-both populate populate --prefix get --keys "$GET_KEYS" --size "$SMALL_SIZE"
+REPEAT=1 both populate populate --prefix get --keys "$GET_KEYS" --size "$SMALL_SIZE"
 for c in "${CONCURRENCIES[@]}"; do
-  both "put-$c" put-small --prefix "put-c$c" --size "$SMALL_SIZE" --concurrency "$c" \
-    --duration "$DURATION"
-  run_step fsync "put-$c" put-small --prefix "put-c$c" --size "$SMALL_SIZE" --concurrency "$c" \
-    --duration "$DURATION"
+  repeated "nimbus nginx fsync" "put-$c" put-small --prefix "put-c$c-{r}" --size "$SMALL_SIZE" \
+    --concurrency "$c" --duration "$DURATION"
   both "get-$c" get-small --prefix get --keys "$GET_KEYS" --size "$SMALL_SIZE" \
     --concurrency "$c" --duration "$DURATION"
 done
+median_runs
 
 vm_hwm_kib() {  # pid...: the sum of the processes' peak resident set, in KiB
   local total=0 pid kib

@@ -28,6 +28,11 @@ signature on every one of them. Before any load, each payload sent once to each 
 the same model file. The load average is printed before and after: on a shared machine, the
 figures are only as good as it is quiet.
 
+Repetitions: the whole sequence (nimbus, then each peer) runs --repeat times (default 3),
+and every cell reports the run with the median requests/s, the req/s of each run beside
+it: this machine's speed drifts by as much as a third over minutes, which a single run per
+target cannot tell apart from a difference between the targets.
+
 Equal CPU: the targets run one at a time on the same cores (all of the machine's: nproc; the
 Nimbus server stays up, idle, while the peers run, and each peer is stopped before the next
 starts), and wrk runs with the same settings against every target. The CPU time of each target's processes (the nimbus server and its workers; the
@@ -38,7 +43,7 @@ Targets (issue 7): nimbus >= 5x the throughput of peer gthread and <= 1/5 of its
 router's OverheadLatency p50 < 200 us, read back from CloudWatch (GetMetricStatistics,
 AWS/SageMaker, ExtendedStatistics p50/p99 over the nimbus runs).
 
-Usage: /usr/bin/python3 bench/serving_bench.py [BINARY] [--quick] [--seconds N]
+Usage: /usr/bin/python3 bench/serving_bench.py [BINARY] [--quick] [--seconds N] [--repeat N]
            [--connections 1,16,64] [--rows 1,100] [--targets nimbus,gthread,sync,gevent]
            [--nimbus-log-level LEVEL] [--keep] [--json FILE]
 """
@@ -361,10 +366,19 @@ def overhead_from_cloudwatch(port, endpoint, began, ended):
 
 # ----------------------------------------------------------------------------- report
 
+def median_run(rs):
+    """The run with the median requests/s (the lower middle one of an even count), with the
+    spread of all runs."""
+    ordered = sorted(rs, key=lambda r: r["rps"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["rps_runs"] = [r["rps"] for r in rs]
+    return chosen
+
+
 def print_table(results, rows_list, connections_list, targets):
     head = (f"{'payload':<8} {'conns':>5}  {'target':<13} {'req/s':>9} {'p50 ms':>8} "
             f"{'p99 ms':>8} {'non-2xx':>7} {'sock err':>8} {'cores':>5} {'cpu us/req':>10} "
-            f"{'wrk us/req':>10} {'main/children':>13}")
+            f"{'wrk us/req':>10} {'main/children':>13}  req/s of each run")
     print(head)
     print("-" * len(head))
     for rows in rows_list:
@@ -378,7 +392,8 @@ def print_table(results, rows_list, connections_list, targets):
                       f"{r['status_errors']:>7} {r['socket_errors']:>8} {r['target_cores']:>5.2f} "
                       f"{r['target_cpu_us_per_req']:>10.0f} {r['wrk_cpu_us_per_req']:>10.0f} "
                       f"{r['main_process_cpu_us_per_req']:>6.0f}/"
-                      f"{r['child_processes_cpu_us_per_req']:<6.0f}")
+                      f"{r['child_processes_cpu_us_per_req']:<6.0f}  "
+                      + " ".join(f"{x:.0f}" for x in r["rps_runs"]))
         print()
 
 
@@ -416,7 +431,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("binary", nargs="?", default=DEFAULT_BINARY)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--quick", action="store_true", help="3 s per run")
+    parser.add_argument("--quick", action="store_true", help="3 s per run, 1 repetition")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repetitions of the whole sequence of targets (default 3); each "
+                        "cell reports its median run")
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--rows", default="1,100")
     parser.add_argument("--targets", default="nimbus,gthread,sync,gevent")
@@ -427,6 +445,8 @@ def main():
     parser.add_argument("--json", help="also write every run's numbers here")
     args = parser.parse_args()
     seconds = 3 if args.quick else args.seconds
+    if args.quick:
+        args.repeat = 1
     seconds = int(seconds) if float(seconds).is_integer() else seconds
     connections_list = [int(c) for c in args.connections.split(",")]
     rows_list = [int(r) for r in args.rows.split(",")]
@@ -475,35 +495,42 @@ def main():
             targets.append(("nimbus", None))
         targets += [(f"peer {k}", k) for k in peers]
         nimbus_window = None
-        for name, kind in targets:
-            peer = None
-            if kind is None:
-                target = Target(name, f"http://127.0.0.1:{port}/endpoints/{endpoint}/invocations",
-                                proc.pid, lambda body: signed_headers(port, endpoint, body),
-                                marker=data_dir)
-            else:
-                peer_proc, peer_log, peer_port = start_peer(kind, model_dir, work)
-                peer = (peer_proc, peer_log)
-                target = Target(name, f"http://127.0.0.1:{peer_port}/invocations", peer_proc.pid,
-                                lambda body: plain)
-            try:
-                check_answers(target, payloads, reference)
-                run_wrk(target, payloads[rows_list[0]], 16, 1, work)  # warm-up, not counted
-                for rows in rows_list:
-                    for c in connections_list:
-                        r = run_wrk(target, payloads[rows], c, seconds, work)
-                        r["rows"] = rows
-                        results[(name, rows, c)] = r
-                        print(f"  {name:<13} {rows:>3} rows  c={c:<3} {r['rps']:>8.0f} req/s  "
-                              f"p50 {r['p50_us'] / 1000:.3f} ms  p99 {r['p99_us'] / 1000:.3f} ms"
-                              f"  non-2xx {r['status_errors']}  errors {r['socket_errors']}",
-                              flush=True)
-                        if kind is None:
-                            began = nimbus_window[0] if nimbus_window else r["started"]
-                            nimbus_window = (began, r["ended"])
-            finally:
-                if peer:
-                    stop(*peer)
+        runs = {}
+        for rep in range(1, args.repeat + 1):
+            for name, kind in targets:
+                peer = None
+                if kind is None:
+                    url = f"http://127.0.0.1:{port}/endpoints/{endpoint}/invocations"
+                    target = Target(name, url, proc.pid,
+                                    lambda body: signed_headers(port, endpoint, body),
+                                    marker=data_dir)
+                else:
+                    peer_proc, peer_log, peer_port = start_peer(kind, model_dir, work)
+                    peer = (peer_proc, peer_log)
+                    target = Target(name, f"http://127.0.0.1:{peer_port}/invocations",
+                                    peer_proc.pid, lambda body: plain)
+                try:
+                    check_answers(target, payloads, reference)
+                    run_wrk(target, payloads[rows_list[0]], 16, 1, work)  # warm-up, not counted
+                    for rows in rows_list:
+                        for c in connections_list:
+                            r = run_wrk(target, payloads[rows], c, seconds, work)
+                            r["rows"] = rows
+                            r["repeat"] = rep
+                            runs.setdefault((name, rows, c), []).append(r)
+                            print(f"  {rep}/{args.repeat} {name:<13} {rows:>3} rows  c={c:<3} "
+                                  f"{r['rps']:>8.0f} req/s  "
+                                  f"p50 {r['p50_us'] / 1000:.3f} ms  "
+                                  f"p99 {r['p99_us'] / 1000:.3f} ms"
+                                  f"  non-2xx {r['status_errors']}  errors {r['socket_errors']}",
+                                  flush=True)
+                            if kind is None:
+                                began = nimbus_window[0] if nimbus_window else r["started"]
+                                nimbus_window = (began, r["ended"])
+                finally:
+                    if peer:
+                        stop(*peer)
+        results = {key: median_run(rs) for key, rs in runs.items()}
         if nimbus_window:
             time.sleep(2.5)  # the runtime writes its metrics once a second
             cloudwatch = overhead_from_cloudwatch(port, endpoint, *nimbus_window)
@@ -557,6 +584,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": [dict(v) for v in results.values()],
+                       "runs": [dict(r) for rs in runs.values() for r in rs],
                        "cloudwatch": cloudwatch}, f, indent=1, default=str)
 
 
