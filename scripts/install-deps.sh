@@ -18,6 +18,7 @@ BUILD_PACKAGES=(
   libssl-dev              # SHA-256, HMAC, MD5 (SigV4, ETags)
   libsqlite3-dev          # metadata store
   zlib1g-dev              # compressed embedded service models
+  libisal-dev             # CRC32 / CRC32C of S3 checksums (Intel ISA-L: carry-less multiply)
   bubblewrap              # the job sandbox of the local executor (control/)
   libarchive-dev          # model.tar.gz artifacts (tar + gzip)
   libeigen3-dev libopenblas-dev  # linear algebra of the built-in algorithms (ml/)

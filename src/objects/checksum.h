@@ -1,5 +1,5 @@
 // Checksums that S3 computes over object bodies: CRC32 (zlib's polynomial), CRC32C
-// (Castagnoli, a slicing-by-8 table implementation), SHA1 and SHA256, plus the MD5 that
+// (Castagnoli), both by Intel's ISA-L, SHA1 and SHA256, plus the MD5 that
 // becomes the ETag. A MultiChecksum hashes a stream once for every algorithm asked of it, so
 // a PUT computes everything while the bytes pass through. S3 renders checksums as the
 // base64 of their big-endian bytes (x-amz-checksum-crc32: "yZRlqg==").
