@@ -150,8 +150,9 @@ int Train(const ml::AlgorithmInfo& info, const Args& args) {
   input.num_threads = args.threads;
   LastValueMetrics metrics;
   input.metrics = &metrics;
-  // The algorithms log "Read N records from the train channel" once the channel is in memory:
-  // from then to the end of Train is the fitting (and the model's writing).
+  // The algorithms log "Read N records from the train channel" once the channel is in memory
+  // (ml::LogTrainRecordsRead): from then to the end of Train is the fitting (and the model's
+  // writing).
   std::chrono::steady_clock::time_point read_done;
   bool read_logged = false;
   input.log = [&](const std::string& line) {

@@ -55,6 +55,10 @@ bool AllFinite(const float* values, size_t count) {
   return true;
 }
 
+void LogTrainRecordsRead(const TrainingInput& input, int64_t rows) {
+  if (input.log) input.log("Read " + std::to_string(rows) + " records from the train channel");
+}
+
 Status CheckFinite(const Dataset& data, const std::string& what) {
   if (!AllFinite(data.values.data(), data.values.size())) {
     return ClientError("The " + what + " has a value that is not a finite number");

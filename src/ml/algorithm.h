@@ -78,6 +78,10 @@ struct TrainingInput {
   std::function<void(const std::string& line)> log;  // one line of the job's log
 };
 
+// Logs "Read <rows> records from the train channel" once the train channel is in memory:
+// the job log's mark between reading and fitting, which bench/ml_train.cc times from.
+void LogTrainRecordsRead(const TrainingInput& input, int64_t rows);
+
 class Algorithm {
  public:
   virtual ~Algorithm() = default;

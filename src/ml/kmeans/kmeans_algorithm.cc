@@ -41,7 +41,7 @@ class KmeansAlgorithm final : public Algorithm {
     read.feature_dim = options.feature_dim;
     NIMBUS_ASSIGN_OR_RETURN(Dataset train,
                             ReadChannel(train_channel->second, kDefaultContentType, read));
-    Emit(input, "Read " + std::to_string(train.rows) + " records from the train channel");
+    LogTrainRecordsRead(input, train.rows);
     NIMBUS_ASSIGN_OR_RETURN(KmeansModel model, FitKmeans(train, options, input.log));
     NIMBUS_RETURN_IF_ERROR(model.Save(input.model_dir));
     Emit(input,

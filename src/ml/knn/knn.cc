@@ -639,8 +639,7 @@ class KnnAlgorithm : public Algorithm {
     options.labeled = true;
     options.feature_dim = params.feature_dim;
     NIMBUS_ASSIGN_OR_RETURN(Dataset train, ReadChannel(train_it->second, "text/csv", options));
-    if (input.log)
-      input.log("Read " + std::to_string(train.rows) + " records from the train channel");
+    LogTrainRecordsRead(input, train.rows);
     auto test_it = input.channels.find("test");
     if (test_it == input.channels.end()) return TrainKnn(input, train, nullptr);
     NIMBUS_ASSIGN_OR_RETURN(Dataset test, ReadChannel(test_it->second, "text/csv", options));

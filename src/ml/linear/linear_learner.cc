@@ -1065,8 +1065,7 @@ class LinearLearnerAlgorithm : public Algorithm {
     }
     NIMBUS_ASSIGN_OR_RETURN(
         auto train, ReadLabeledChannel(input, "train", params.feature_dim, "linear-learner"));
-    if (input.log)
-      input.log("Read " + std::to_string(train->rows) + " records from the train channel");
+    LogTrainRecordsRead(input, train->rows);
     NIMBUS_ASSIGN_OR_RETURN(
         auto validation,
         ReadLabeledChannel(input, "validation", params.feature_dim, "linear-learner"));

@@ -34,7 +34,7 @@ class PcaAlgorithm final : public Algorithm {
     read.feature_dim = options.feature_dim;
     NIMBUS_ASSIGN_OR_RETURN(Dataset train,
                             ReadChannel(train_channel->second, kDefaultContentType, read));
-    Emit(input, "Read " + std::to_string(train.rows) + " records from the train channel");
+    LogTrainRecordsRead(input, train.rows);
     NIMBUS_ASSIGN_OR_RETURN(PcaModel model, FitPca(train, options, input.log));
     NIMBUS_RETURN_IF_ERROR(model.Save(input.model_dir));
     Emit(input, "Wrote the model (" + std::to_string(model.num_components()) + " components) to " +
