@@ -65,7 +65,7 @@ class MultiChecksum {
 // submits each; the helper hashes them in order; a buffer comes back for filling once it
 // is hashed.
 //
-//   ChecksumPipeline pipeline(sums, 1 << 20);
+//   ChecksumPipeline pipeline(sums, 256 << 10);
 //   while ((n = Read(pipeline.Buffer(), pipeline.buffer_size())) > 0) {
 //     pipeline.Submit(n);  // then the buffer may still be read, e.g. written out
 //   }

@@ -10,8 +10,7 @@
 // Only what these peers speak is implemented: Content-Length bodies (no chunked
 // encoding), keep-alive, no pipelining. Messages are parsed from a per-connection buffer
 // with one poll() and one recv() per arriving segment (why poll: see Fill) and written
-// with one sendmsg() (MSG_NOSIGNAL: a
-// peer that went away is an error, not a SIGPIPE).
+// with one sendmsg() (MSG_NOSIGNAL: a peer that went away is an error, not a SIGPIPE).
 //
 // Thread-safety: a UnixHttpConnection belongs to one thread at a time; ConnectionPool is
 // thread-safe.
