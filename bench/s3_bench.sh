@@ -9,8 +9,8 @@
 # nginx acknowledges a PUT once the body is in the page cache; it never fsyncs. The targets
 # are therefore checked at equal durability, against `nimbus serve --sync-writes off`
 # (atomic against a crash of the process, as nginx is, not against power loss). The PUTs
-# are run once more against Nimbus's default, `--sync-writes on`, which fsyncs each body
-# before acknowledging it, and printed beside them ("fsync" columns).
+# are run once more against Nimbus's default, `--sync-writes on`, which puts each write
+# on disk (fsync) before acknowledging it, and printed beside them ("fsync" columns).
 #
 # Every step runs --repeat times (default 3), alternating between the servers (nimbus,
 # nginx, nimbus, nginx, ...), and the table shows each side's median run: this machine's

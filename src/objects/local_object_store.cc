@@ -571,7 +571,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   Status CreateBucket(const std::string& bucket, const std::string& region,
                       const std::string& owner) override {
     NIMBUS_RETURN_IF_ERROR(ValidateBucketName(bucket));
-    return db_.WithTransaction([&](Session& s) -> Status {
+    return Transact([&](Session& s) -> Status {
       NIMBUS_ASSIGN_OR_RETURN(
           Rows rows, s.Query("SELECT owner FROM objects_buckets WHERE name = ?", {bucket}));
       if (!rows.empty()) {
@@ -603,7 +603,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   }
 
   Status DeleteBucket(const std::string& bucket) override {
-    return db_.WithTransaction([&](Session& s) -> Status {
+    return Transact([&](Session& s) -> Status {
       NIMBUS_RETURN_IF_ERROR(BucketVersioningTx(s, bucket));
       NIMBUS_ASSIGN_OR_RETURN(Rows used,
                               s.Query("SELECT 1 FROM objects_versions WHERE bucket = ? UNION ALL "
@@ -740,7 +740,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     if (!version_id.empty()) NIMBUS_RETURN_IF_ERROR(ValidateVersionId(version_id));
     DeleteResult result;
     std::vector<std::string> garbage;
-    NIMBUS_RETURN_IF_ERROR(db_.WithTransaction([&](Session& s) -> Status {
+    NIMBUS_RETURN_IF_ERROR(Transact([&](Session& s) -> Status {
       garbage.clear();
       NIMBUS_ASSIGN_OR_RETURN(VersioningStatus vs, BucketVersioningTx(s, bucket));
       if (!version_id.empty()) {
@@ -1017,7 +1017,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   Status PutObjectTags(const std::string& bucket, const std::string& key,
                        const std::string& version_id, const Tags& tags) override {
     NIMBUS_RETURN_IF_ERROR(ValidateTags(tags, kMaxObjectTags, "Object"));
-    return db_.WithTransaction([&](Session& s) -> Status {
+    return Transact([&](Session& s) -> Status {
       NIMBUS_ASSIGN_OR_RETURN(VersionRow row, FindReadableVersionTx(s, bucket, key, version_id));
       return s
           .Exec(
@@ -1047,7 +1047,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     std::snprintf(stamp, sizeof(stamp), "%016llx",
                   static_cast<unsigned long long>(upload.initiated * 1e6));
     upload.upload_id = std::string(stamp) + HexEncode(RandomBytes(16));
-    NIMBUS_RETURN_IF_ERROR(db_.WithTransaction([&](Session& s) -> Status {
+    NIMBUS_RETURN_IF_ERROR(Transact([&](Session& s) -> Status {
       NIMBUS_RETURN_IF_ERROR(BucketVersioningTx(s, bucket));
       return s
           .Exec(
@@ -1198,7 +1198,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   Status AbortMultipartUpload(const std::string& bucket, const std::string& key,
                               const std::string& upload_id) override {
     std::vector<std::string> garbage;
-    NIMBUS_RETURN_IF_ERROR(db_.WithTransaction([&](Session& s) -> Status {
+    NIMBUS_RETURN_IF_ERROR(Transact([&](Session& s) -> Status {
       garbage.clear();
       NIMBUS_RETURN_IF_ERROR(FindUpload(s, bucket, key, upload_id));
       NIMBUS_ASSIGN_OR_RETURN(
@@ -1293,7 +1293,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     v.tags = TagsJson(upload.tags);
     std::vector<std::string> garbage;
     ObjectInfo info;
-    Status committed = db_.WithTransaction([&](Session& s) -> Status {
+    Status committed = Transact([&](Session& s) -> Status {
       garbage.clear();
       NIMBUS_RETURN_IF_ERROR(FindUpload(s, bucket, key, upload_id));
       NIMBUS_ASSIGN_OR_RETURN(
@@ -1480,6 +1480,13 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
              return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
            });
+  }
+
+  // Every metadata write of the store. With sync_writes the commit is on stable storage
+  // before the write is acknowledged, so that it survives a power loss, and before step 5
+  // of the write protocol unlinks the blobs it replaced.
+  Status Transact(const std::function<Status(Session&)>& fn) {
+    return options_.sync_writes ? db_.WithDurableTransaction(fn) : db_.WithTransaction(fn);
   }
 
   Result<TempFile> CreateTemp() {
@@ -1762,7 +1769,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       if (!p.result.ok()) p.garbage.clear();
       return p.result.status();
     };
-    Status committed = db_.WithTransaction([&](Session& s) -> Status {
+    Status committed = Transact([&](Session& s) -> Status {
       if (batch.size() == 1) return commit_one(s, *batch[0]);
       for (PendingVersion* p : batch) {
         static_cast<void>(
@@ -1857,7 +1864,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   }
 
   Status UpdateBucket(const std::string& bucket, const std::string& column, Value value) {
-    return db_.WithTransaction([&](Session& s) -> Status {
+    return Transact([&](Session& s) -> Status {
       NIMBUS_ASSIGN_OR_RETURN(
           int64_t changed,
           s.Exec("UPDATE objects_buckets SET " + column + " = ? WHERE name = ?", {value, bucket}));
@@ -2005,7 +2012,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     part.last_modified = clock_.Now();
     part.checksums = staged.checksums;
     std::vector<std::string> garbage;
-    Status committed = db_.WithTransaction([&](Session& s) -> Status {
+    Status committed = Transact([&](Session& s) -> Status {
       garbage.clear();
       NIMBUS_RETURN_IF_ERROR(FindUpload(s, bucket, key, upload_id));
       NIMBUS_ASSIGN_OR_RETURN(Rows old, s.Query("SELECT blob FROM objects_parts WHERE upload_id "

@@ -7,9 +7,9 @@
 //                                        two. Names never derive from user keys.
 //   <data-dir>/objects/tmp/<id>.tmp      bodies being written
 // A write goes: temp file (hashing while the bytes pass) -> fdatasync -> rename into blobs/
-// -> fsync of the shard directory -> one metadata transaction that makes the new version
-// visible and drops the rows of what it replaces -> unlink of replaced blobs. A crash at any
-// point leaves each key fully old or fully new; what it leaves behind on disk (temp files,
+// -> fsync of the shard directory -> one durable metadata transaction that makes the new
+// version visible and drops the rows of what it replaces -> unlink of replaced blobs. A crash at
+// any point leaves each key fully old or fully new; what it leaves behind on disk (temp files,
 // blobs renamed but never committed, replaced blobs not yet unlinked) is referenced by no
 // metadata row, so it is invisible, and Recover() deletes it at start-up.
 //
@@ -42,9 +42,9 @@ struct LocalObjectStoreOptions {
   const Clock* clock = nullptr;         // defaults to the system clock
   uint64_t min_part_size = 5ull << 20;  // EntityTooSmall below this (except the last part)
   size_t buffer_size = 1u << 20;        // per-stream copy buffer (64 KiB - 1 MiB is sensible)
-  // fdatasync blobs and fsync their directories before committing. Turning it off keeps
-  // every write atomic against a process crash but not against power loss: for tests and
-  // scratch stores only.
+  // fdatasync blobs and fsync their directories before committing, and commit durably
+  // (the WAL synced). Turning it off keeps every write atomic against a process crash but
+  // not against power loss: for tests and scratch stores only.
   bool sync_writes = true;
   // PutObject and CopyObject keep a body up to this size in the metadata database instead
   // of a file of its own: one transaction instead of a file's create, write and rename (and

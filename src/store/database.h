@@ -59,8 +59,15 @@ class Database : public Session {
   ~Database() override = default;
 
   // fn runs inside one transaction: it commits when fn returns OK and rolls back when fn
-  // returns an error (which WithTransaction then returns) or the commit fails.
+  // returns an error (which WithTransaction then returns) or the commit fails. The commit
+  // survives a crash of the process; a power loss or kernel crash may undo the last commits
+  // (never half of one): what most metadata can afford, at no fsync per commit.
   virtual Status WithTransaction(const std::function<Status(Session&)>& fn) = 0;
+  // As WithTransaction, and an OK commit is on stable storage, surviving a power loss too:
+  // for writes acknowledged as durable, such as an S3 PUT. Costs an fsync per commit. Inside
+  // a durable transaction it is a savepoint like any nested call; inside one that is not,
+  // it fails with kInternal (the outer commit's durability is fixed when it begins).
+  virtual Status WithDurableTransaction(const std::function<Status(Session&)>& fn) = 0;
 
   // Registers migration `version` (1, 2, ...) of `component`; sql may hold several
   // statements. REQUIRES: called before Migrate(), once per (component, version).

@@ -272,29 +272,11 @@ class SqliteDatabase : public Database {
   }
 
   Status WithTransaction(const std::function<Status(Session&)>& fn) override {
-    TxSession session(*writer_);
-    if (InTransaction()) {
-      // Nested: a savepoint, so that an inner failure undoes only the inner writes. Named
-      // by depth, so that its statements are the same each time and stay compiled.
-      const std::string name = "sp" + std::to_string(++savepoint_depth_);
-      Status status = writer_->Exec("SAVEPOINT " + name, {}).status();
-      if (status.ok()) {
-        status = fn(session);
-        if (!status.ok()) (void)writer_->Exec("ROLLBACK TO " + name, {});
-        Status released = writer_->Exec("RELEASE " + name, {}).status();
-        if (status.ok()) status = released;
-      }
-      --savepoint_depth_;
-      return status;
-    }
-    std::lock_guard<std::mutex> lock(write_mu_);
-    NIMBUS_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE", {}).status());
-    owner_.store(std::this_thread::get_id());
-    Status status = fn(session);
-    if (status.ok()) status = writer_->Exec("COMMIT", {}).status();
-    owner_.store(std::thread::id());
-    if (!status.ok()) (void)writer_->Exec("ROLLBACK", {});
-    return status;
+    return Transact(fn, /*durable=*/false);
+  }
+
+  Status WithDurableTransaction(const std::function<Status(Session&)>& fn) override {
+    return Transact(fn, /*durable=*/true);
   }
 
   void RegisterMigration(std::string component, int version, std::string sql) override {
@@ -343,6 +325,46 @@ class SqliteDatabase : public Database {
 
  private:
   bool InTransaction() const { return owner_.load() == std::this_thread::get_id(); }
+
+  // A durable transaction runs under synchronous = FULL, which syncs the WAL as part of the
+  // commit: a commit whose sync fails is not committed. SQLite refuses to change the level
+  // inside a transaction, hence the rule against durable savepoints in relaxed ones.
+  Status Transact(const std::function<Status(Session&)>& fn, bool durable) {
+    TxSession session(*writer_);
+    if (InTransaction()) {
+      if (durable && !durable_) {
+        return Status::Internal(
+            "a durable transaction cannot nest in one that is not: the outer transaction "
+            "must be durable itself");
+      }
+      // Nested: a savepoint, so that an inner failure undoes only the inner writes. Named
+      // by depth, so that its statements are the same each time and stay compiled.
+      const std::string name = "sp" + std::to_string(++savepoint_depth_);
+      Status status = writer_->Exec("SAVEPOINT " + name, {}).status();
+      if (status.ok()) {
+        status = fn(session);
+        if (!status.ok()) (void)writer_->Exec("ROLLBACK TO " + name, {});
+        Status released = writer_->Exec("RELEASE " + name, {}).status();
+        if (status.ok()) status = released;
+      }
+      --savepoint_depth_;
+      return status;
+    }
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (durable) NIMBUS_RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous = FULL", {}).status());
+    durable_ = durable;
+    Status status = writer_->Exec("BEGIN IMMEDIATE", {}).status();
+    if (status.ok()) {
+      owner_.store(std::this_thread::get_id());
+      status = fn(session);
+      if (status.ok()) status = writer_->Exec("COMMIT", {}).status();
+      owner_.store(std::thread::id());
+      if (!status.ok()) (void)writer_->Exec("ROLLBACK", {});
+    }
+    // Should this fail, later commits stay synced: slower, never less safe.
+    if (durable) (void)writer_->Exec("PRAGMA synchronous = NORMAL", {});
+    return status;
+  }
 
   Result<std::unique_ptr<Connection>> AcquireReader() {
     {
@@ -432,6 +454,7 @@ class SqliteDatabase : public Database {
   std::unique_ptr<Connection> writer_;
   std::atomic<std::thread::id> owner_{};  // the thread inside a transaction, if any
   int savepoint_depth_ = 0;               // guarded by write_mu_
+  bool durable_ = false;                  // the open transaction's; guarded by write_mu_
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;

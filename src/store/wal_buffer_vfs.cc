@@ -16,6 +16,8 @@ constexpr size_t kMaxBuffered = 4 << 20;  // a larger commit goes out in pieces 
 // The default VFS writes at most 128 KiB - 1 bytes per call (it never needs more than a page).
 constexpr size_t kWriteChunk = 64 << 10;
 
+thread_local uint64_t tls_wal_syncs = 0;  // WalSyncsOnThisThread()
+
 // A WAL file: the wrapped VFS's file follows this struct in the same allocation.
 struct WalFile {
   sqlite3_file base;  // first: SQLite sees this
@@ -100,6 +102,7 @@ int WalTruncate(sqlite3_file* file, sqlite3_int64 size) {
 
 int WalSync(sqlite3_file* file, int flags) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
+  ++tls_wal_syncs;
   return RealOf(file)->pMethods->xSync(RealOf(file), flags);
 }
 
@@ -210,6 +213,8 @@ int CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 }
 
 }  // namespace
+
+uint64_t WalSyncsOnThisThread() { return tls_wal_syncs; }
 
 const char* WalBufferVfsName() {
   static sqlite3_vfs vfs;

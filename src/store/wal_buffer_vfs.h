@@ -11,10 +11,16 @@
 // database file itself and every other file are the default VFS's, untouched.
 #pragma once
 
+#include <cstdint>
+
 namespace nimbus::store {
 
 // Registers the VFS on first use (not as the default) and returns its name, for
 // sqlite3_open_v2.
 const char* WalBufferVfsName();
+
+// How many times this thread has synced a WAL file through the VFS: lets a test see that a
+// commit reached stable storage (a commit syncs on the thread that makes it).
+uint64_t WalSyncsOnThisThread();
 
 }  // namespace nimbus::store

@@ -14,6 +14,7 @@
 #include "core/crypto.h"
 #include "core/strings.h"
 #include "objects/checksum.h"
+#include "store/wal_buffer_vfs.h"
 
 namespace nimbus::objects {
 namespace {
@@ -1173,6 +1174,26 @@ TEST_F(InlineBodyTest, FailedDigestsAndMissingBucketsLeaveNoBody) {
   EXPECT_EQ(Read("k"), "<NoSuchKey>");
   EXPECT_EQ(InlineBodies(), 0);
   EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
+}
+
+// With sync_writes an acknowledged write is on stable storage: an inline body has no file
+// to fsync, so its commit must sync the WAL (on this thread, the group commit's only
+// writer). Without, commits are not synced, bar the rare WAL restart or checkpoint.
+TEST_F(InlineBodyTest, SyncedWritesCommitDurablyAndUnsyncedOnesDoNot) {
+  constexpr int kWrites = 20;
+  auto syncs_of = [&](const std::string& prefix) {
+    const uint64_t before = store::WalSyncsOnThisThread();
+    for (int i = 0; i < kWrites; ++i) {
+      const std::string key = prefix + std::to_string(i);
+      EXPECT_TRUE(Put(key, "body " + key).ok());
+      EXPECT_TRUE(store_->PutObjectTags("bkt", key, "", {{"k", "v"}}).ok());
+      EXPECT_TRUE(store_->DeleteObject("bkt", key, "").ok());
+    }
+    return store::WalSyncsOnThisThread() - before;
+  };
+  EXPECT_GE(syncs_of("synced/"), 3u * kWrites);
+  Reopen(nullptr, /*sync_writes=*/false);
+  EXPECT_LT(syncs_of("unsynced/"), static_cast<uint64_t>(kWrites));
 }
 
 TEST_F(InlineBodyTest, CopiesMoveBytesBetweenInlineAndFileBodies) {

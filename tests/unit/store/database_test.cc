@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/wal_buffer_vfs.h"
+
 namespace nimbus::store {
 namespace {
 
@@ -129,6 +131,62 @@ TEST_F(DatabaseTest, NestedTransactionFailureUndoesOnlyInnerWrites) {
   auto rows = db->Query("SELECT a FROM t");
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0]["a"].AsInt(), 1);
+}
+
+// Durability is seen through the WAL syncs a commit makes on its own thread. The checkpoint
+// thread syncs as well, and a commit that restarts a checkpointed WAL syncs the new WAL's
+// header, but neither comes near once per commit over a burst of commits.
+TEST_F(DatabaseTest, DurableCommitsSyncTheWalAndRelaxedOnesDoNot) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  constexpr int kCommits = 20;
+  const uint64_t before = WalSyncsOnThisThread();
+  for (int i = 0; i < kCommits; ++i) {
+    ASSERT_TRUE(db->WithTransaction([&](Session& tx) {
+                    return tx.Exec("INSERT INTO t VALUES (?)", {int64_t{i}}).status();
+                  }).ok());
+  }
+  const uint64_t relaxed = WalSyncsOnThisThread() - before;
+  EXPECT_LT(relaxed, static_cast<uint64_t>(kCommits) / 2);
+  for (int i = 0; i < kCommits; ++i) {
+    ASSERT_TRUE(db->WithDurableTransaction([&](Session& tx) {
+                    return tx.Exec("INSERT INTO t VALUES (?)", {int64_t{i}}).status();
+                  }).ok());
+  }
+  const uint64_t durable = WalSyncsOnThisThread() - before - relaxed;
+  EXPECT_GE(durable, static_cast<uint64_t>(kCommits));
+  // The connection went back to relaxed commits.
+  const uint64_t after_durable = WalSyncsOnThisThread();
+  for (int i = 0; i < kCommits; ++i) {
+    ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (?)", {int64_t{i}}).ok());
+  }
+  EXPECT_LT(WalSyncsOnThisThread() - after_durable, static_cast<uint64_t>(kCommits) / 2);
+  EXPECT_EQ(db->Query("SELECT * FROM t")->size(), 3u * kCommits);
+}
+
+TEST_F(DatabaseTest, DurableTransactionsNestOnlyInDurableOnes) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a INTEGER)").ok());
+  Status s = db->WithDurableTransaction([&](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (1)"));
+    NIMBUS_RETURN_IF_ERROR(db->WithTransaction(
+        [](Session& inner) { return inner.Exec("INSERT INTO t VALUES (2)").status(); }));
+    return db->WithDurableTransaction(
+        [](Session& inner) { return inner.Exec("INSERT INTO t VALUES (3)").status(); });
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = db->WithTransaction([&](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES (4)"));
+    Status inner = db->WithDurableTransaction(
+        [](Session& in) { return in.Exec("INSERT INTO t VALUES (5)").status(); });
+    EXPECT_EQ(inner.kind(), ErrorKind::kInternal);
+    EXPECT_NE(inner.message().find("cannot nest"), std::string::npos) << inner.ToString();
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto rows = db->Query("SELECT a FROM t ORDER BY a");
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_EQ((*rows)[3]["a"].AsInt(), 4);
 }
 
 TEST_F(DatabaseTest, RepeatedStatementsRebindEveryRun) {
