@@ -972,8 +972,8 @@ ServerCore::ServerCore(ServerOptions options, Handler handler)
       ioc_(static_cast<int>(std::max<size_t>(options_.io_threads, 1))),
       acceptor_(asio::make_strand(ioc_)),
       accept_retry_(acceptor_.get_executor()),
-      pool_(std::max<size_t>(options_.max_handler_threads, 1)),
-      max_kept_workers_(options_.max_handler_threads / 2) {}
+      pool_(std::max<size_t>(options_.handler_threads, 1), options_.max_handler_threads),
+      max_kept_workers_(options_.handler_threads / 2) {}
 
 ServerCore::~ServerCore() {
   BeginStop();

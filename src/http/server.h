@@ -1,9 +1,10 @@
 // Server: the asynchronous HTTP/1.1 server every AWS API is served through. Sockets are
 // driven by Boost.Asio on a few I/O threads; each request's Handler runs on a worker pool
-// (bounded by ServerOptions::max_handler_threads) because handlers block (SQLite, disk,
-// reading large bodies). The handler pulls the request body from the connection as it
-// arrives (Request::body), so uploads of any size are streamed, never buffered whole, and
-// a streamed response body (Response::body_stream) is pushed to the socket as it is made.
+// (ServerOptions::handler_threads, growing up to max_handler_threads while handlers block
+// for long: see WorkerPool) because handlers block (SQLite, disk, reading large bodies).
+// The handler pulls the request body from the connection as it arrives (Request::body), so
+// uploads of any size are streamed, never buffered whole, and a streamed response body
+// (Response::body_stream) is pushed to the socket as it is made.
 //
 // The handler must read what it wants of the request body before it returns: the unread
 // rest is then drained (up to 1 MiB) or the connection is closed, so body_stream cannot
@@ -38,7 +39,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 4566;  // 0 = pick a free port
   size_t io_threads = 2;
-  size_t max_handler_threads = 64;  // concurrent requests being handled
+  size_t handler_threads = 16;      // concurrent requests being handled, as a rule
+  size_t max_handler_threads = 64;  // ... and while requests wait on blocked handlers
   size_t max_header_bytes = 64 * 1024;
   double idle_timeout_seconds = 120;  // keep-alive idle / slow-client timeout
   double shutdown_grace_seconds = 30;

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,6 +33,7 @@ ServerOptions TestOptions() {
   ServerOptions options;
   options.port = 0;
   options.io_threads = 2;
+  options.handler_threads = 16;
   options.max_handler_threads = 16;
   options.idle_timeout_seconds = 5;
   options.shutdown_grace_seconds = 5;
@@ -465,7 +468,7 @@ TEST(HttpServerTest, ClientDisconnectMidBodyFailsReadWithoutLeaking) {
 
 TEST(HttpServerTest, ServesManyConcurrentKeepAliveConnections) {
   ServerOptions options = TestOptions();
-  options.max_handler_threads = 8;
+  options.handler_threads = 8;
   auto server = StartServer(Echo, options);
   constexpr int kClients = 40;
   constexpr int kRequests = 25;
@@ -568,9 +571,54 @@ TEST(HttpServerTest, LargeInMemoryBodyToASlowReaderArrivesWhole) {
   EXPECT_EQ(next->body, "after");
 }
 
+TEST(HttpServerTest, HandlersBlockedForLongDoNotStarveOtherRequests) {
+  ServerOptions options = TestOptions();
+  options.handler_threads = 2;
+  options.max_handler_threads = 4;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> blocked{0};
+  auto server = StartServer(
+      [&](Request& req) {
+        if (req.path == "/block") {
+          ++blocked;
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return release; });
+        }
+        return Echo(req);
+      },
+      options);
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 3; ++i) {
+    slow.push_back(std::make_unique<RawClient>(server->port()));
+    ASSERT_TRUE(slow.back()->Send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  // Two handler threads, three requests that hold theirs: the third gets a thread of its
+  // own once it has waited, and so does a request that arrives after them.
+  EXPECT_TRUE(WaitFor([&] { return blocked.load() == 3; }));
+  RawClient other(server->port());
+  ASSERT_TRUE(other.Send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<RawResponse> answer = other.ReadResponse();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(blocked.load(), 3);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& client : slow) {
+    std::optional<RawResponse> resp = client->ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 200);
+  }
+}
+
 TEST(HttpServerTest, BusyKeepAliveConnectionsDoNotStarveOthers) {
   ServerOptions options = TestOptions();
-  options.max_handler_threads = 8;  // fewer threads than busy connections
+  options.handler_threads = 8;  // fewer threads than busy connections
+  options.max_handler_threads = 8;
   auto server = StartServer(
       [](Request& req) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));

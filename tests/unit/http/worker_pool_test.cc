@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -16,7 +18,7 @@ TEST(WorkerPoolTest, CapsThreadsAndRunsEveryTask) {
   std::atomic<int> peak{0};
   std::atomic<int> done{0};
   {
-    WorkerPool pool(4);
+    WorkerPool pool(4, 4);
     for (int i = 0; i < 64; ++i) {
       ASSERT_TRUE(pool.Submit([&] {
         int now = ++running;
@@ -36,7 +38,7 @@ TEST(WorkerPoolTest, CapsThreadsAndRunsEveryTask) {
 }
 
 TEST(WorkerPoolTest, ReusesIdleThreadsInsteadOfStartingNewOnes) {
-  WorkerPool pool(16);
+  WorkerPool pool(16, 16);
   std::mutex mu;
   std::set<std::thread::id> ids;
   for (int i = 0; i < 20; ++i) {
@@ -54,8 +56,53 @@ TEST(WorkerPoolTest, ReusesIdleThreadsInsteadOfStartingNewOnes) {
   EXPECT_EQ(ids.size(), 1u);
 }
 
+bool WaitFor(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(WorkerPoolTest, GrowsPastItsThreadsWhileTasksBlockAndShrinksBack) {
+  WorkerPool pool(2, 3);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> blocked{0};
+  auto block = [&] {
+    ++blocked;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pool.Submit(block));
+  // Two threads hold two tasks; the third task stalls the queue and gets a thread of its own.
+  ASSERT_TRUE(WaitFor([&] { return blocked.load() == 3; }));
+  EXPECT_EQ(pool.thread_count(), 3u);
+  std::atomic<bool> ran{false};
+  ASSERT_TRUE(pool.Submit([&] { ran = true; }));
+  std::this_thread::sleep_for(3 * WorkerPool::kStallDelay);
+  EXPECT_FALSE(ran.load());  // never past max_threads
+  EXPECT_EQ(pool.thread_count(), 3u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(WaitFor([&] { return ran.load(); }));
+  // Nothing waits any more: the thread started for the stall ends.
+  EXPECT_TRUE(WaitFor([&] { return pool.thread_count() == 2; }));
+  for (int i = 0; i < 20; ++i) {
+    std::atomic<bool> quick{false};
+    ASSERT_TRUE(pool.Submit([&] { quick = true; }));
+    ASSERT_TRUE(WaitFor([&] { return quick.load(); }));
+  }
+  EXPECT_EQ(pool.thread_count(), 2u);
+}
+
 TEST(WorkerPoolTest, RefusesTasksAfterShutdown) {
-  WorkerPool pool(2);
+  WorkerPool pool(2, 2);
   pool.Shutdown();
   EXPECT_FALSE(pool.Submit([] {}));
 }
