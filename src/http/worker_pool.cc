@@ -37,25 +37,23 @@ bool WorkerPool::Submit(std::function<void()> task) {
 }
 
 void WorkerPool::Shutdown() {
+  std::thread watcher;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !watcher_.joinable()) return;
     stopping_ = true;
+    watcher.swap(watcher_);
   }
   cv_.notify_all();
   watch_cv_.notify_all();
-  // The watcher joins nothing once stopping; it alone starts threads besides Submit(), which
-  // now refuses, so after it ends threads_ and ended_ only shrink or move.
-  if (watcher_.joinable()) watcher_.join();
+  // Once stopping, the watcher starts and joins no thread, Submit() refuses, and no thread
+  // leaves threads_ for ended_: after the watcher ends, the two hold every thread left.
+  if (watcher.joinable()) watcher.join();
   std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(ended_);
+    for (auto& t : ended_) threads.push_back(std::move(t));
+    ended_.clear();
   }
   for (auto& t : threads) t.join();
 }
@@ -112,7 +110,7 @@ void WorkerPool::Watch() {
       lock.lock();
       continue;
     }
-    if (queue_.empty() || queue_.size() <= idle_) {
+    if (queue_.size() <= idle_) {  // nothing queued that an idle thread will not take
       watching_ = false;
       watch_cv_.wait(lock);
       continue;

@@ -73,7 +73,7 @@ class WorkerPool {
   bool watching_ = false;  // the watcher waits on a stall (not for a queue); guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   std::atomic<size_t> waiting_{0};  // queue_.size(), readable without mu_
-  std::thread watcher_;             // last: starts once the rest is built
+  std::thread watcher_;  // Shutdown() takes it under mu_; last: starts once the rest is built
 };
 
 }  // namespace nimbus::http
