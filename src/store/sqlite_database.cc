@@ -34,6 +34,10 @@ constexpr int kCheckpointPages = 1000;
 constexpr int kRestartPages = 8000;
 constexpr int kInlineCheckpointPages = 20000;
 constexpr auto kCheckpointInterval = std::chrono::seconds(1);
+// The writer commits at the first level, which survives a crash of the process (the WAL is
+// synced at checkpoints only); a durable transaction switches to the second for its commit.
+constexpr std::string_view kRelaxedCommits = "PRAGMA synchronous = NORMAL";
+constexpr std::string_view kDurableCommits = "PRAGMA synchronous = FULL";
 
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -67,8 +71,8 @@ class Connection {
     if (reader) {
       NIMBUS_RETURN_IF_ERROR(conn->Script("PRAGMA query_only = ON;"));
     } else {
-      NIMBUS_RETURN_IF_ERROR(
-          conn->Script("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"));
+      NIMBUS_RETURN_IF_ERROR(conn->Script("PRAGMA journal_mode = WAL;"));
+      NIMBUS_RETURN_IF_ERROR(conn->Script(kRelaxedCommits));
     }
     return conn;
   }
@@ -351,7 +355,7 @@ class SqliteDatabase : public Database {
       return status;
     }
     std::lock_guard<std::mutex> lock(write_mu_);
-    if (durable) NIMBUS_RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous = FULL", {}).status());
+    if (durable) NIMBUS_RETURN_IF_ERROR(writer_->Exec(kDurableCommits, {}).status());
     durable_ = durable;
     Status status = writer_->Exec("BEGIN IMMEDIATE", {}).status();
     if (status.ok()) {
@@ -362,7 +366,7 @@ class SqliteDatabase : public Database {
       if (!status.ok()) (void)writer_->Exec("ROLLBACK", {});
     }
     // Should this fail, later commits stay synced: slower, never less safe.
-    if (durable) (void)writer_->Exec("PRAGMA synchronous = NORMAL", {});
+    if (durable) (void)writer_->Exec(kRelaxedCommits, {});
     return status;
   }
 
