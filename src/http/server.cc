@@ -2,8 +2,10 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -78,7 +80,7 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 // After answering, a worker waits this long for the client's next request on the same
 // connection and handles it itself: a busy keep-alive client then costs one thread wake-up
 // per request instead of three (I/O thread, worker, I/O thread again).
-constexpr int kKeepWorkerMs = 2;
+constexpr std::chrono::milliseconds kKeepWorker{2};
 
 // The server whose I/O or worker thread this is; lets Stop() know it must not block.
 thread_local const void* tls_server = nullptr;
@@ -143,16 +145,19 @@ class ServerCore {
   const Handler& handler() const { return handler_; }
   WorkerPool& pool() { return pool_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-  // A worker may wait for a connection's next request only while fewer than half the
-  // handler threads do, so that requests arriving elsewhere always find a thread.
-  bool TryKeepWorker() {
-    size_t n = kept_workers_.load(std::memory_order_relaxed);
-    while (n < max_kept_workers_) {
-      if (kept_workers_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
-    }
+  // A worker waiting for its connection's next request (Connection::NextRequest) counts
+  // itself in with BeginKeep(), which fails when a request already waits for a thread, and
+  // out with EndKeep(). While any wait, a request queued for a busy pool signals
+  // keep_wake_fd(), an eventfd they poll, and they give their threads up.
+  bool BeginKeep() {
+    kept_workers_.fetch_add(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with WakeKeptWorkers()
+    if (!pool_.has_waiting_tasks()) return true;
+    EndKeep();
     return false;
   }
-  void ReleaseKeptWorker() { kept_workers_.fetch_sub(1, std::memory_order_relaxed); }
+  void EndKeep() { kept_workers_.fetch_sub(1, std::memory_order_relaxed); }
+  int keep_wake_fd() const { return keep_wake_fd_; }
   // Returns false once the server is stopping: the connection must then be dropped.
   bool Register(const std::shared_ptr<Connection>& conn);
   void Unregister(Connection* conn);
@@ -160,6 +165,7 @@ class ServerCore {
  private:
   void Accept();
   void RunIo();
+  void WakeKeptWorkers();
   void Shutdown();
   std::vector<std::shared_ptr<Connection>> Snapshot();
 
@@ -170,11 +176,11 @@ class ServerCore {
   tcp::acceptor acceptor_;           // used on its own strand only
   asio::steady_timer accept_retry_;  // same strand as acceptor_
   std::vector<std::thread> io_threads_;
-  WorkerPool pool_;
+  std::atomic<size_t> kept_workers_{0};
+  const int keep_wake_fd_;  // an eventfd; -1 if none could be made (kept workers then time out)
+  WorkerPool pool_;         // after kept_workers_ and keep_wake_fd_, which its on_busy hook uses
   std::atomic<uint16_t> port_{0};
   std::atomic<bool> stopping_{false};  // written under mu_
-  const size_t max_kept_workers_;
-  std::atomic<size_t> kept_workers_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -236,6 +242,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool SendNow();
   enum class Next { kNone, kReady, kFailed };
   Next NextRequest();
+  bool WaitReadable(int fd);
+  void ReadAvailable(int fd);
   bool Continue(bool keep_alive);
   Response RunHandler(Request& req);
   bool FinishBody();
@@ -256,6 +264,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::string remote_address_;
+  tcp remote_protocol_ = tcp::v4();
   State state_ = State::kReadingHeader;  // strand only
   std::string canned_;                   // a server-made response being written
   std::string out_header_;               // the response being written by WriteOut()
@@ -380,6 +389,7 @@ Connection::Connection(ServerCore* core, tcp::socket socket)
   stream_.socket().set_option(tcp::no_delay(true), ec);
   auto endpoint = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_address_ = endpoint.address().to_string();
+  if (!ec) remote_protocol_ = endpoint.protocol();
 }
 
 Connection::~Connection() { core_->Unregister(this); }
@@ -642,29 +652,40 @@ bool Connection::SendNow() {
   return false;
 }
 
-// Waits up to kKeepWorkerMs for the next request and parses its header when all of it is
+// Waits up to kKeepWorker for the next request and parses its header when all of it is
 // there (kReady). kNone leaves whatever arrived in buffer_ for the strand's ReadHeader();
-// kFailed has handed a malformed header to the strand to answer. A worker never waits
-// while other connections' requests wait for a thread.
+// kFailed has handed the connection to the strand (a malformed header to answer, or a
+// socket to close). A worker never waits while other connections' requests wait for a
+// thread: it gives way as soon as one is queued (ServerCore::keep_wake_fd()).
 Connection::Next Connection::NextRequest() {
-  if (core_->stopping() || core_->pool().has_waiting_tasks() || !core_->TryKeepWorker()) {
-    return Next::kNone;
-  }
+  if (core_->stopping() || !core_->BeginKeep()) return Next::kNone;
   const int fd = stream_.socket().native_handle();
   bool readable = buffer_.size() > 0;  // pipelined
-  if (!readable) {
-    pollfd p{fd, POLLIN, 0};
-    int r;
-    do {
-      r = ::poll(&p, 1, kKeepWorkerMs);
-    } while (r < 0 && errno == EINTR);
-    readable = r > 0 && (p.revents & POLLIN) != 0;
+  if (readable) {
+    ReadAvailable(fd);
+  } else {
+    // Meanwhile the socket leaves the I/O threads' epoll set: registered edge-triggered,
+    // it would wake an I/O thread for each request that arrives, only for it to find no
+    // operation waiting. What arrived is read before the socket goes back, so that its
+    // return raises no event either.
+    error_code ec;
+    stream_.socket().release(ec);
+    if (ec) {
+      core_->EndKeep();
+      return Next::kNone;
+    }
+    readable = WaitReadable(fd);
+    if (readable) ReadAvailable(fd);
+    stream_.socket().assign(remote_protocol_, fd, ec);
+    if (ec) {
+      ::close(fd);
+      core_->EndKeep();
+      asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+      return Next::kFailed;
+    }
   }
-  core_->ReleaseKeptWorker();
+  core_->EndKeep();
   if (!readable) return Next::kNone;
-  auto space = buffer_.prepare(kInitialReadBytes);
-  const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
-  if (n > 0) buffer_.commit(static_cast<size_t>(n));
   const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   if (data.find("\r\n\r\n") == std::string_view::npos) return Next::kNone;
   NewParser();
@@ -674,6 +695,37 @@ Connection::Next Connection::NextRequest() {
   if (!ec) return Next::kReady;
   asio::post(stream_.get_executor(), [self = shared_from_this(), ec] { self->OnHeader(ec); });
   return Next::kFailed;
+}
+
+// Up to kKeepWorker: true once fd has data, false on a timeout or once a request of
+// another connection waits for a thread.
+bool Connection::WaitReadable(int fd) {
+  const auto deadline = std::chrono::steady_clock::now() + kKeepWorker;
+  std::array<pollfd, 2> p = {pollfd{fd, POLLIN, 0}, pollfd{core_->keep_wake_fd(), POLLIN, 0}};
+  while (true) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    const int r = ::poll(p.data(), p.size(), static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    if ((p[0].revents & POLLIN) != 0) return true;
+    if ((p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return false;
+    if (p[1].revents != 0) {
+      uint64_t signals;
+      // Whichever kept worker reads the signal first clears it; every one that saw it
+      // checks the queue, and the ones that find a task waiting give way.
+      (void)!::read(p[1].fd, &signals, sizeof signals);
+      if (core_->pool().has_waiting_tasks()) return false;
+    }
+  }
+}
+
+// Appends what the socket holds (up to kInitialReadBytes) to buffer_, without waiting.
+void Connection::ReadAvailable(int fd) {
+  auto space = buffer_.prepare(kInitialReadBytes);
+  const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+  if (n > 0) buffer_.commit(static_cast<size_t>(n));
 }
 
 // After a response: true to handle the next request on this thread (parsed into parser_),
@@ -972,13 +1024,23 @@ ServerCore::ServerCore(ServerOptions options, Handler handler)
       ioc_(static_cast<int>(std::max<size_t>(options_.io_threads, 1))),
       acceptor_(asio::make_strand(ioc_)),
       accept_retry_(acceptor_.get_executor()),
-      pool_(std::max<size_t>(options_.handler_threads, 1), options_.max_handler_threads),
-      max_kept_workers_(options_.handler_threads / 2) {}
+      keep_wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      pool_(std::max<size_t>(options_.handler_threads, 1), options_.max_handler_threads,
+            [this] { WakeKeptWorkers(); }) {}
 
 ServerCore::~ServerCore() {
   BeginStop();
   WaitStopped();
   if (stopper_.joinable()) stopper_.join();
+  pool_.Shutdown();
+  if (keep_wake_fd_ >= 0) ::close(keep_wake_fd_);
+}
+
+void ServerCore::WakeKeptWorkers() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with BeginKeep()
+  if (kept_workers_.load(std::memory_order_relaxed) == 0) return;
+  const uint64_t one = 1;
+  (void)!::write(keep_wake_fd_, &one, sizeof one);
 }
 
 Status ServerCore::Start() {

@@ -13,8 +13,10 @@
 //
 // A worker writes a response held in memory itself, then
 // waits up to 2 ms for the connection's next request and handles that too, so that a busy
-// keep-alive client costs one thread wake-up per request; it waits for none while other
-// connections' requests wait for a thread, and queues behind them when they do.
+// keep-alive client costs one thread wake-up per request (the socket leaves the I/O
+// threads' epoll set meanwhile, so that its request does not wake them too). It waits for
+// none while other connections' requests wait for a thread, gives way as soon as one
+// arrives, and queues behind them when they do.
 //
 // Keep-alive and pipelining follow HTTP/1.1: requests on one connection are handled one
 // at a time, in order. Garbage gets 400, an oversized header block 431, a throwing handler

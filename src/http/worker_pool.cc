@@ -5,15 +5,17 @@
 
 namespace nimbus::http {
 
-WorkerPool::WorkerPool(size_t threads, size_t max_threads)
+WorkerPool::WorkerPool(size_t threads, size_t max_threads, std::function<void()> on_busy)
     : threads_wanted_(std::max<size_t>(threads, 1)),
       max_threads_(std::max(max_threads, threads_wanted_)),
+      on_busy_(std::move(on_busy)),
       watcher_([this] { Watch(); }) {}
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 bool WorkerPool::Submit(std::function<void()> task) {
   bool wake_watcher = false;
+  bool busy = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return false;
@@ -28,11 +30,13 @@ bool WorkerPool::Submit(std::function<void()> task) {
         // does (under a steady load it does, and this costs no wake-up).
         wake_watcher = !watching_;
         watching_ = true;
+        busy = true;
       }
     }
   }
   cv_.notify_one();
   if (wake_watcher) watch_cv_.notify_one();
+  if (busy && on_busy_) on_busy_();
   return true;
 }
 

@@ -33,8 +33,10 @@ class WorkerPool {
  public:
   static constexpr std::chrono::milliseconds kStallDelay{50};
 
-  // REQUIRES: 0 < threads <= max_threads
-  WorkerPool(size_t threads, size_t max_threads);
+  // REQUIRES: 0 < threads <= max_threads. on_busy, if set, is called (outside the pool's
+  // lock, on the submitting thread) whenever a task is queued that no idle thread is there
+  // to take: a caller may then free a thread it holds for something less urgent.
+  WorkerPool(size_t threads, size_t max_threads, std::function<void()> on_busy = {});
   ~WorkerPool();  // Shutdown()
 
   WorkerPool(const WorkerPool&) = delete;
@@ -63,6 +65,7 @@ class WorkerPool {
 
   const size_t threads_wanted_;
   const size_t max_threads_;
+  const std::function<void()> on_busy_;
   mutable std::mutex mu_;
   std::condition_variable cv_;        // tasks queued, or stopping
   std::condition_variable watch_cv_;  // the watcher has a queue to watch, or stopping

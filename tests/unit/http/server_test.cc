@@ -537,6 +537,23 @@ TEST(HttpServerTest, KeptConnectionTakesAHeaderThatArrivesInPieces) {
   }
 }
 
+TEST(HttpServerTest, KeptConnectionAlternatesBetweenItsWorkerAndTheIoThreads) {
+  auto server = StartServer(Echo);
+  RawClient client(server->port());
+  for (int i = 0; i < 20; ++i) {
+    // Every other request comes after the worker stopped waiting for it, so that the
+    // connection goes back and forth between a worker and the I/O threads' epoll set.
+    if (i % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::string body(static_cast<size_t>(100 * i), static_cast<char>('a' + i));
+    ASSERT_TRUE(client.Send("POST /" + std::to_string(i) +
+                            " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, "/" + std::to_string(i) + "|" + body);
+  }
+}
+
 TEST(HttpServerTest, MalformedRequestAfterAKeptResponseGets400) {
   auto server = StartServer(Echo);
   RawClient client(server->port());

@@ -101,6 +101,37 @@ TEST(WorkerPoolTest, GrowsPastItsThreadsWhileTasksBlockAndShrinksBack) {
   EXPECT_EQ(pool.thread_count(), 2u);
 }
 
+TEST(WorkerPoolTest, CallsOnBusyOnlyForATaskThatNoIdleThreadTakes) {
+  std::atomic<int> busy{0};
+  WorkerPool pool(1, 1, [&] { ++busy; });
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<bool> started{false};
+  ASSERT_TRUE(pool.Submit([&] {
+    started = true;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  }));
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }));
+  EXPECT_EQ(busy.load(), 0);  // a new thread took it
+  std::atomic<bool> second{false};
+  ASSERT_TRUE(pool.Submit([&] { second = true; }));
+  EXPECT_EQ(busy.load(), 1);  // the only thread is held
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(WaitFor([&] { return second.load(); }));
+  // Let the thread get back to waiting: the next task finds it idle.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::atomic<bool> third{false};
+  ASSERT_TRUE(pool.Submit([&] { third = true; }));
+  ASSERT_TRUE(WaitFor([&] { return third.load(); }));
+  EXPECT_EQ(busy.load(), 1);
+}
+
 TEST(WorkerPoolTest, RefusesTasksAfterShutdown) {
   WorkerPool pool(2, 2);
   pool.Shutdown();
