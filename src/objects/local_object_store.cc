@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -1702,16 +1703,23 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     return staged;
   }
 
+  // How a caller of CommitNewVersion waits for its turn. Shared, so that the thread that
+  // wakes it can signal it after releasing group_mu_ (a caller woken while the waker still
+  // held the mutex would block on it at once), even if the caller has returned by then.
+  struct GroupWaiter {
+    bool done = false;             // guarded by group_mu_
+    bool lead = false;             // commits the next batch; guarded by group_mu_
+    std::condition_variable wake;  // signalled when done or lead is set
+  };
+
   // A new version waiting to be committed by CommitNewVersion's group commit.
   struct PendingVersion {
     const std::string& bucket;
     const std::string& key;
     const NewVersion& v;
     Result<ObjectInfo> result = Status::Internal("not committed");
-    std::vector<std::string> garbage;  // blobs its commit replaced
-    bool done = false;                 // guarded by group_mu_
-    bool lead = false;                 // commits the next batch; guarded by group_mu_
-    std::condition_variable wake;      // signalled when done or lead is set
+    std::vector<std::string> garbage{};  // blobs its commit replaced
+    std::shared_ptr<GroupWaiter> waiter = std::make_shared<GroupWaiter>();
   };
 
   // Makes v the latest version of key, then unlinks the blob it replaced; on failure v's
@@ -1725,31 +1733,39 @@ class LocalObjectStoreImpl : public LocalObjectStore {
   Result<ObjectInfo> CommitNewVersion(const std::string& bucket, const std::string& key,
                                       const NewVersion& v) {
     PendingVersion me{bucket, key, v};
+    GroupWaiter& my = *me.waiter;
     std::vector<PendingVersion*> batch;
     {
       std::unique_lock<std::mutex> lock(group_mu_);
       group_queue_.push_back(&me);
       if (group_committing_) {
-        me.wake.wait(lock, [&] { return me.done || me.lead; });
+        my.wake.wait(lock, [&] { return my.done || my.lead; });
       } else {
-        me.lead = true;
+        my.lead = true;
         group_committing_ = true;
       }
-      if (me.lead) batch.swap(group_queue_);
+      if (my.lead) batch.swap(group_queue_);
     }
     if (!batch.empty()) {
       CommitBatch(batch);
-      std::lock_guard<std::mutex> lock(group_mu_);
-      for (PendingVersion* p : batch) {
-        p->done = true;
-        if (p != &me) p->wake.notify_one();
+      // The next leader first, so that its batch starts committing at once. Once done is
+      // set, a caller may return at any time: only its waiter is touched after that.
+      std::vector<std::shared_ptr<GroupWaiter>> wake;
+      wake.reserve(batch.size());
+      {
+        std::lock_guard<std::mutex> lock(group_mu_);
+        if (group_queue_.empty()) {
+          group_committing_ = false;
+        } else {
+          group_queue_.front()->waiter->lead = true;
+          wake.push_back(group_queue_.front()->waiter);
+        }
+        for (PendingVersion* p : batch) {
+          p->waiter->done = true;
+          if (p != &me) wake.push_back(p->waiter);
+        }
       }
-      if (group_queue_.empty()) {
-        group_committing_ = false;
-      } else {
-        group_queue_.front()->lead = true;
-        group_queue_.front()->wake.notify_one();
-      }
+      for (const auto& w : wake) w->wake.notify_one();
     }
     if (!me.result.ok()) {
       UnlinkBlobs({v.blob});
