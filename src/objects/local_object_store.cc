@@ -696,8 +696,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     v.data = std::move(staged.data);
     v.size = staged.size;
     v.etag = Quote(HexEncode(staged.md5));
-    v.meta = MetaJson(options.metadata, staged.checksums);
-    v.tags = TagsJson(options.tags);
+    v.Describe(options.metadata, std::move(staged.checksums), options.tags);
     return CommitNewVersion(bucket, key, v);
   }
 
@@ -779,8 +778,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
       }
       NewVersion marker;
       marker.delete_marker = true;
-      marker.meta = MetaJson({}, {});
-      marker.tags = "{}";
+      marker.Describe({}, {}, {});
       NIMBUS_ASSIGN_OR_RETURN(ObjectInfo info,
                               InsertVersionTx(s, bucket, key, vs, marker, &garbage));
       result.version_id = info.version_id;
@@ -867,8 +865,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     v.blob = staged.id;
     v.data = std::move(staged.data);
     v.size = staged.size;
-    v.meta = MetaJson(metadata, checksums);
-    v.tags = TagsJson(tags);
+    v.Describe(std::move(metadata), std::move(checksums), tags);
     CopyResult result;
     NIMBUS_ASSIGN_OR_RETURN(result.info, CommitNewVersion(bucket, key, v));
     result.source_version_id = source.version_id;
@@ -1290,8 +1287,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     v.size = total;
     v.etag = Quote(HexEncode(Md5(md5s)) + suffix);
     v.parts_count = static_cast<int>(chosen.size());
-    v.meta = MetaJson(upload.metadata, checksums);
-    v.tags = TagsJson(upload.tags);
+    v.Describe(upload.metadata, std::move(checksums), upload.tags);
     std::vector<std::string> garbage;
     ObjectInfo info;
     Status committed = Transact([&](Session& s) -> Status {
@@ -1358,8 +1354,20 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     uint64_t size = 0;
     std::string etag;
     int parts_count = 0;
-    std::string meta;
-    std::string tags;
+    std::string meta;  // metadata and checksums, as stored
+    std::string tags;  // as stored
+    // The same, for the ObjectInfo the commit returns (not parsed back under the writer lock).
+    ObjectMetadata metadata;
+    Checksums checksums;
+    size_t tag_count = 0;
+
+    void Describe(ObjectMetadata m, Checksums c, const Tags& t) {
+      meta = MetaJson(m, c);
+      tags = TagsJson(t);
+      tag_count = t.size();
+      metadata = std::move(m);
+      checksums = std::move(c);
+    }
   };
 
   struct VersionRow {
@@ -1850,8 +1858,9 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     info.etag = v.etag;
     info.last_modified = now;
     info.parts_count = v.parts_count;
-    ParseMeta(v.meta, &info.metadata, &info.checksums);
-    info.tag_count = ParseTags(v.tags).size();
+    info.metadata = v.metadata;
+    info.checksums = v.checksums;
+    info.tag_count = v.tag_count;
     return info;
   }
 
