@@ -45,6 +45,14 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   return Status::Internal(std::move(msg));
 }
 
+// Process-wide settings, made once before SQLite initializes (it refuses them after).
+// Memory accounting off: with it on, each allocation SQLite makes takes one global mutex,
+// 2-5% of a small PUT's time in the store.
+void ConfigureSqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 // One SQLite connection. Used by one thread at a time (the Database guarantees it).
 class Connection {
  public:
@@ -60,6 +68,7 @@ class Connection {
   sqlite3* handle() const { return db_; }
 
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool reader) {
+    ConfigureSqlite();
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
