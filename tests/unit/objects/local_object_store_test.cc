@@ -1265,5 +1265,39 @@ TEST_F(InlineBodyTest, ConcurrentWritersNeverSeeATornOrForeignBody) {
   EXPECT_EQ(CountFiles("blobs") + CountFiles("tmp"), 0u);
 }
 
+TEST_F(InlineBodyTest, AWriteThatFailsInASharedCommitFailsAlone) {
+  // Every write of the key "poison" fails halfway through its version row, after its body
+  // is in: the commit it shares must be undone and the others' versions written anyway.
+  ASSERT_TRUE(db_->Exec("CREATE TRIGGER poison BEFORE INSERT ON objects_versions "
+                        "WHEN NEW.key = CAST('poison' AS BLOB) "
+                        "BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
+                  .ok());
+  constexpr int kThreads = 6, kWrites = 20;
+  std::atomic<int> failures{0};
+  std::atomic<int> poisoned{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kWrites; ++i) {
+        const std::string key = "k-" + std::to_string(t) + "-" + std::to_string(i);
+        auto put = Put(key, key);
+        if (!put.ok() || put->etag != QuotedMd5(key)) ++failures;
+        if (t == 0 && !Put("poison", "x").ok()) ++poisoned;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(poisoned.load(), kWrites);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kWrites; ++i) {
+      const std::string key = "k-" + std::to_string(t) + "-" + std::to_string(i);
+      EXPECT_EQ(Read(key), key);
+    }
+  }
+  EXPECT_EQ(store_->HeadObject("bkt", "poison", {}).status().code(), "NoSuchKey");
+  EXPECT_EQ(InlineBodies(), kThreads * kWrites);  // none of the poisoned bodies stayed
+}
+
 }  // namespace
 }  // namespace nimbus::objects
