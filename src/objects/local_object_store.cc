@@ -159,7 +159,14 @@ Status SimulatedCrash(CrashPoint point) {
 
 // ---- Small helpers --------------------------------------------------------------------
 
-std::string Quote(std::string_view hex) { return "\"" + std::string(hex) + "\""; }
+std::string Quote(std::string_view hex) {
+  std::string quoted;
+  quoted.reserve(hex.size() + 2);
+  quoted += '"';
+  quoted += hex;
+  quoted += '"';
+  return quoted;
+}
 
 std::string_view Unquote(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
