@@ -1032,7 +1032,7 @@ ServerCore::~ServerCore() {
   BeginStop();
   WaitStopped();
   if (stopper_.joinable()) stopper_.join();
-  pool_.Shutdown();
+  pool_.Shutdown();  // no thread left to signal keep_wake_fd_ once it is closed
   if (keep_wake_fd_ >= 0) ::close(keep_wake_fd_);
 }
 
