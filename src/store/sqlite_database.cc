@@ -442,6 +442,7 @@ class SqliteDatabase : public Database {
         // writer held off (write_mu_ before checkpoint_mu_, as in a commit). That costs the
         // writers a pause of two fsyncs, so only a WAL grown past kRestartPages gets it.
         lock.unlock();
+        SyncFiles();
         {
           std::lock_guard<std::mutex> writer(write_mu_);
           restarts = wal_restarts_;
@@ -453,6 +454,21 @@ class SqliteDatabase : public Database {
       // again after every commit, each time with two fsyncs. A WAL restarted meanwhile is
       // another WAL: its pages all count as pending.
       if (rc == SQLITE_OK && restarts == wal_restarts_) checkpointed_pages_ = copied_pages;
+    }
+  }
+
+  // Syncs the WAL and the database file while the writer runs, so that the fsyncs of a
+  // checkpoint that holds it off have only the pages written since to flush. The database
+  // file is synced only by a checkpoint that copies the whole WAL, so without this the held
+  // one wrote back every page that the checkpoints before it copied: 20-30 ms, four times a
+  // second under a stream of small PUTs.
+  void SyncFiles() {
+    for (int op : {SQLITE_FCNTL_JOURNAL_POINTER, SQLITE_FCNTL_FILE_POINTER}) {
+      sqlite3_file* file = nullptr;
+      sqlite3_file_control(checkpointer_->handle(), nullptr, op, &file);
+      if (file != nullptr && file->pMethods != nullptr) {
+        file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+      }
     }
   }
 
