@@ -28,11 +28,12 @@ constexpr size_t kMaxStatements = 128;  // cached prepared statements per connec
 // Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a
 // thread of their own once this many committed pages wait to be copied, or a second after a
 // commit, instead of inside whichever commit crosses SQLite's 1000-page mark while holding
-// the writer lock. Should they fall behind, the committing thread checkpoints itself beyond
-// kInlineCheckpointPages, so the WAL stays bounded.
+// the writer lock. Should they fall behind (their fsyncs wait for a disk that cannot keep
+// up with the commits), the committing thread checkpoints itself beyond
+// kInlineCheckpointPages, after the checkpoint under way, so the WAL stays bounded.
 constexpr int kCheckpointPages = 1000;
 constexpr int kRestartPages = 8000;
-constexpr int kInlineCheckpointPages = 20000;
+constexpr int kInlineCheckpointPages = 12000;
 constexpr auto kCheckpointInterval = std::chrono::seconds(1);
 // The writer commits at the first level, which survives a crash of the process (the WAL is
 // synced at checkpoints only); a durable transaction switches to the second for its commit.
@@ -400,6 +401,9 @@ class SqliteDatabase : public Database {
   static int OnCommit(void* self, sqlite3* db, const char* schema, int pages) {
     auto* database = static_cast<SqliteDatabase*>(self);
     if (pages >= kInlineCheckpointPages) {
+      // With the writer lock held, this copies the whole WAL (unless a reader needs some of
+      // it), so the next commit starts it over.
+      std::lock_guard<std::mutex> running(database->checkpoint_run_mu_);
       sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       return SQLITE_OK;
     }
@@ -474,6 +478,7 @@ class SqliteDatabase : public Database {
 
   // PASSIVE: copies what no reader still needs, waiting for neither readers nor the writer.
   int Checkpoint(int* copied_pages) {
+    std::lock_guard<std::mutex> running(checkpoint_run_mu_);
     return sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                      nullptr, copied_pages);
   }
@@ -493,6 +498,9 @@ class SqliteDatabase : public Database {
 
   std::unique_ptr<Connection> checkpointer_;  // used by checkpoint_thread_ only
   std::mutex checkpoint_mu_;
+  // Held through each checkpoint: one that a commit makes waits for the checkpointer's to
+  // end, where SQLite would refuse it (only one checkpoint runs at a time). After write_mu_.
+  std::mutex checkpoint_run_mu_;
   std::condition_variable checkpoint_cv_;
   int wal_pages_ = 0;           // pages in the WAL after the last commit; guarded by checkpoint_mu_
   int checkpointed_pages_ = 0;  // of those, copied into the database; guarded by checkpoint_mu_

@@ -1,12 +1,20 @@
 #include "store/wal_buffer_vfs.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 
 namespace nimbus::store {
 namespace {
@@ -15,6 +23,9 @@ constexpr int kFrameHeaderBytes = 24;     // WAL frame header (SQLite's file for
 constexpr size_t kMaxBuffered = 4 << 20;  // a larger commit goes out in pieces of this size
 // The default VFS writes at most 128 KiB - 1 bytes per call (it never needs more than a page).
 constexpr size_t kWriteChunk = 64 << 10;
+
+// The WAL index's lock bytes in the -shm file (SQLite's unix VFS: WALINDEX_LOCK_OFFSET).
+constexpr off_t kShmLockOffset = 120;
 
 thread_local uint64_t tls_wal_syncs = 0;  // WalSyncsOnThisThread()
 
@@ -170,8 +181,240 @@ const sqlite3_io_methods kWalMethods = {
     WalUnfetch,
 };
 
+// ---- The WAL index's locks, kept in this process ------------------------------------------
+
+// The locks of one database's WAL index, shared by this process's connections to it.
+struct ShmLocks {
+  std::string shm_path;
+  int users = 0;  // open database files; guarded by g_shm_mu
+  std::mutex mu;  // guards what follows
+  bool decided = false;
+  // Whether the locks are this table's (true) or the default VFS's fcntl locks (false).
+  bool in_process = false;
+  int holder_fd = -1;  // the -shm file, with OFD write locks on all of its lock bytes
+  std::array<int, SQLITE_SHM_NLOCK> shared{};
+  std::array<bool, SQLITE_SHM_NLOCK> exclusive{};
+};
+
+std::mutex g_shm_mu;
+std::map<std::pair<dev_t, ino_t>, std::unique_ptr<ShmLocks>>& ShmRegistry() {
+  static auto* registry = new std::map<std::pair<dev_t, ino_t>, std::unique_ptr<ShmLocks>>();
+  return *registry;
+}
+
+ShmLocks* AcquireShmLocks(const char* db_path) {
+  struct stat st {};
+  if (db_path == nullptr || ::stat(db_path, &st) != 0) return nullptr;
+  std::lock_guard<std::mutex> lock(g_shm_mu);
+  auto& entry = ShmRegistry()[{st.st_dev, st.st_ino}];
+  if (!entry) {
+    entry = std::make_unique<ShmLocks>();
+    entry->shm_path = std::string(db_path) + "-shm";
+  }
+  ++entry->users;
+  return entry.get();
+}
+
+void ReleaseShmLocks(ShmLocks* locks) {
+  std::lock_guard<std::mutex> lock(g_shm_mu);
+  if (--locks->users > 0) return;
+  if (locks->holder_fd >= 0) ::close(locks->holder_fd);  // drops the OFD locks
+  auto& registry = ShmRegistry();
+  for (auto it = registry.begin(); it != registry.end(); ++it) {
+    if (it->second.get() == locks) {
+      registry.erase(it);
+      break;
+    }
+  }
+}
+
+// Chooses, once, who keeps the locks. This process keeps them when it can hold write locks
+// on every lock byte of the -shm file: open file description locks, which conflict with the
+// fcntl locks of SQLite in any other process (and with those of the default VFS in this
+// one), so nothing else can read or write the database while this process has it open.
+// Another process already in the database (holding one of those locks) makes this process
+// use the default VFS's locks, as before. Called with locks->mu held.
+void DecideShmLocks(ShmLocks* locks) {
+  if (locks->decided) return;
+  locks->decided = true;
+  const int fd = ::open(locks->shm_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  lk.l_start = kShmLockOffset;
+  lk.l_len = SQLITE_SHM_NLOCK;
+  if (::fcntl(fd, F_OFD_SETLK, &lk) != 0) {
+    ::close(fd);
+    return;
+  }
+  locks->holder_fd = fd;
+  locks->in_process = true;
+}
+
+// A database file: the wrapped VFS's file follows this struct in the same allocation.
+struct DbFile {
+  sqlite3_file base;  // first: SQLite sees this
+  sqlite3_file* real;
+  ShmLocks* locks;       // nullptr: the default VFS's locks
+  uint32_t shared_mask;  // the WAL-index locks this connection holds
+  uint32_t exclusive_mask;
+};
+
+DbFile* Db(sqlite3_file* file) { return reinterpret_cast<DbFile*>(file); }
+sqlite3_file* DbReal(sqlite3_file* file) { return Db(file)->real; }
+
+// The semantics of the default VFS's unixShmLock: a shared lock waits for no one but an
+// exclusive holder; an exclusive one for no other connection holding any lock on its bytes.
+// Never blocks: SQLite retries on SQLITE_BUSY.
+int LockInProcess(DbFile* f, int offset, int n, int flags) {
+  ShmLocks& l = *f->locks;
+  const uint32_t mask = ((1u << n) - 1) << offset;
+  if ((flags & SQLITE_SHM_UNLOCK) != 0) {
+    // Whichever kind the connection holds, as the default VFS does: SQLite may release an
+    // exclusive lock as a shared one.
+    for (int i = offset; i < offset + n; ++i) {
+      if ((f->shared_mask & (1u << i)) != 0) --l.shared[i];
+      if ((f->exclusive_mask & (1u << i)) != 0) l.exclusive[i] = false;
+    }
+    f->shared_mask &= ~mask;
+    f->exclusive_mask &= ~mask;
+    return SQLITE_OK;
+  }
+  if ((flags & SQLITE_SHM_SHARED) != 0) {
+    if ((f->shared_mask & mask) != 0) return SQLITE_OK;
+    if (l.exclusive[offset]) return SQLITE_BUSY;
+    ++l.shared[offset];
+    f->shared_mask |= mask;
+    return SQLITE_OK;
+  }
+  for (int i = offset; i < offset + n; ++i) {
+    const int own_shared = (f->shared_mask >> i) & 1;
+    const bool own_exclusive = ((f->exclusive_mask >> i) & 1) != 0;
+    if ((l.exclusive[i] && !own_exclusive) || l.shared[i] > own_shared) return SQLITE_BUSY;
+  }
+  for (int i = offset; i < offset + n; ++i) l.exclusive[i] = true;
+  f->exclusive_mask |= mask;
+  return SQLITE_OK;
+}
+
+int DbShmLock(sqlite3_file* file, int offset, int n, int flags) {
+  DbFile* f = Db(file);
+  if (f->locks != nullptr) {
+    std::lock_guard<std::mutex> lock(f->locks->mu);
+    DecideShmLocks(f->locks);
+    if (f->locks->in_process) return LockInProcess(f, offset, n, flags);
+  }
+  return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+
+int DbShmMap(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
+  DbFile* f = Db(file);
+  const int rc = f->real->pMethods->xShmMap(f->real, region, size, extend, out);
+  if (rc == SQLITE_OK && f->locks != nullptr) {
+    std::lock_guard<std::mutex> lock(f->locks->mu);
+    DecideShmLocks(f->locks);  // the -shm file exists now
+  }
+  return rc;
+}
+
+// Drops whatever WAL-index locks the connection still holds.
+void DropShmLocks(DbFile* f) {
+  if (f->locks == nullptr) return;
+  std::lock_guard<std::mutex> lock(f->locks->mu);
+  if (!f->locks->in_process) return;
+  LockInProcess(f, 0, SQLITE_SHM_NLOCK, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE);
+}
+
+int DbShmUnmap(sqlite3_file* file, int delete_flag) {
+  DropShmLocks(Db(file));
+  return DbReal(file)->pMethods->xShmUnmap(DbReal(file), delete_flag);
+}
+
+int DbClose(sqlite3_file* file) {
+  DbFile* f = Db(file);
+  DropShmLocks(f);
+  const int rc = f->real->pMethods->xClose(f->real);
+  if (f->locks != nullptr) ReleaseShmLocks(f->locks);
+  f->locks = nullptr;
+  return rc;
+}
+
+// The rest pass straight through.
+int DbRead(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
+  return DbReal(file)->pMethods->xRead(DbReal(file), data, amount, offset);
+}
+int DbWrite(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
+  return DbReal(file)->pMethods->xWrite(DbReal(file), data, amount, offset);
+}
+int DbTruncate(sqlite3_file* file, sqlite3_int64 size) {
+  return DbReal(file)->pMethods->xTruncate(DbReal(file), size);
+}
+int DbSync(sqlite3_file* file, int flags) {
+  return DbReal(file)->pMethods->xSync(DbReal(file), flags);
+}
+int DbFileSize(sqlite3_file* file, sqlite3_int64* size) {
+  return DbReal(file)->pMethods->xFileSize(DbReal(file), size);
+}
+int DbLock(sqlite3_file* file, int lock) {
+  return DbReal(file)->pMethods->xLock(DbReal(file), lock);
+}
+int DbUnlock(sqlite3_file* file, int lock) {
+  return DbReal(file)->pMethods->xUnlock(DbReal(file), lock);
+}
+int DbCheckReservedLock(sqlite3_file* file, int* out) {
+  return DbReal(file)->pMethods->xCheckReservedLock(DbReal(file), out);
+}
+int DbFileControl(sqlite3_file* file, int op, void* arg) {
+  return DbReal(file)->pMethods->xFileControl(DbReal(file), op, arg);
+}
+int DbSectorSize(sqlite3_file* file) { return DbReal(file)->pMethods->xSectorSize(DbReal(file)); }
+int DbDeviceCharacteristics(sqlite3_file* file) {
+  return DbReal(file)->pMethods->xDeviceCharacteristics(DbReal(file));
+}
+void DbShmBarrier(sqlite3_file* file) { DbReal(file)->pMethods->xShmBarrier(DbReal(file)); }
+int DbFetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
+  return DbReal(file)->pMethods->xFetch(DbReal(file), offset, amount, out);
+}
+int DbUnfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
+  return DbReal(file)->pMethods->xUnfetch(DbReal(file), offset, page);
+}
+
+const sqlite3_io_methods kDbMethods = {
+    3,
+    DbClose,
+    DbRead,
+    DbWrite,
+    DbTruncate,
+    DbSync,
+    DbFileSize,
+    DbLock,
+    DbUnlock,
+    DbCheckReservedLock,
+    DbFileControl,
+    DbSectorSize,
+    DbDeviceCharacteristics,
+    DbShmMap,
+    DbShmLock,
+    DbShmBarrier,
+    DbShmUnmap,
+    DbFetch,
+    DbUnfetch,
+};
+
 int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
   sqlite3_vfs* real = Real(vfs);
+  if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
+    DbFile* f = Db(file);
+    std::memset(f, 0, sizeof(DbFile));
+    f->real = reinterpret_cast<sqlite3_file*>(f + 1);
+    const int rc = real->xOpen(real, name, f->real, flags, out_flags);
+    if (rc == SQLITE_OK && f->real->pMethods != nullptr) {
+      f->locks = AcquireShmLocks(name);
+      f->base.pMethods = &kDbMethods;
+    }
+    return rc;
+  }
   if ((flags & SQLITE_OPEN_WAL) == 0) {
     // Every other file is the default VFS's own, in the space SQLite allocated.
     return real->xOpen(real, name, file, flags, out_flags);
@@ -222,7 +465,7 @@ const char* WalBufferVfsName() {
   std::call_once(once, [] {
     sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
     vfs.iVersion = 2;
-    vfs.szOsFile = static_cast<int>(sizeof(WalFile)) + real->szOsFile;
+    vfs.szOsFile = static_cast<int>(std::max(sizeof(WalFile), sizeof(DbFile))) + real->szOsFile;
     vfs.mxPathname = real->mxPathname;
     vfs.zName = "nimbus-wal-buffer";
     vfs.pAppData = real;

@@ -254,9 +254,10 @@ TEST_F(DatabaseTest, CheckpointsKeepTheWalSmallUnderManyCommits) {
   ASSERT_TRUE(db->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").ok());
   const Value page = Value::Blob(std::string(4000, 'x'));
   // About 16000 pages (64 MB) of commits without a pause. The WAL starts over only once
-  // all of it is copied, which a steady stream of commits prevents: without the
-  // checkpointer's copying the last pages with the writer held off once the WAL passes 8000
-  // pages, it grows to the committer's own limit, 20000 pages (80 MB).
+  // all of it is copied, which a steady stream of commits prevents. The checkpointer copies
+  // the last pages with the writer held off once the WAL passes 8000 pages; should its
+  // fsyncs fall behind the commits, the committer copies the WAL itself at 12000 pages
+  // (49 MB). Without either, the WAL would grow to hold all 64 MB.
   for (int64_t i = 0; i < 16000; ++i) {
     ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (?, ?)", {i, page}).ok());
   }
