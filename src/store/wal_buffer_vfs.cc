@@ -29,11 +29,17 @@ constexpr off_t kShmLockOffset = 120;
 
 thread_local uint64_t tls_wal_syncs = 0;  // WalSyncsOnThisThread()
 
-// A WAL file: the wrapped VFS's file follows this struct in the same allocation.
-struct WalFile {
+// How every file this VFS wraps (the database and its WAL) begins. The wrapped VFS's file
+// follows the whole struct in the same allocation.
+struct WrappedFile {
   sqlite3_file base;  // first: SQLite sees this
   sqlite3_file* real;
-  char* buffer;  // malloc'd; the bytes of [offset, offset + size)
+};
+
+// A WAL file.
+struct WalFile {
+  WrappedFile file;  // first
+  char* buffer;      // malloc'd; the bytes of [offset, offset + size)
   size_t size;
   size_t capacity;
   sqlite3_int64 offset;
@@ -42,14 +48,63 @@ struct WalFile {
 
 sqlite3_vfs* Real(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 WalFile* Wal(sqlite3_file* file) { return reinterpret_cast<WalFile*>(file); }
-sqlite3_file* RealOf(sqlite3_file* file) { return Wal(file)->real; }
+sqlite3_file* RealOf(sqlite3_file* file) { return reinterpret_cast<WrappedFile*>(file)->real; }
+
+// The methods that only pass the call on to the wrapped file.
+int PassRead(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
+  return RealOf(file)->pMethods->xRead(RealOf(file), data, amount, offset);
+}
+int PassWrite(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
+  return RealOf(file)->pMethods->xWrite(RealOf(file), data, amount, offset);
+}
+int PassTruncate(sqlite3_file* file, sqlite3_int64 size) {
+  return RealOf(file)->pMethods->xTruncate(RealOf(file), size);
+}
+int PassSync(sqlite3_file* file, int flags) {
+  return RealOf(file)->pMethods->xSync(RealOf(file), flags);
+}
+int PassFileSize(sqlite3_file* file, sqlite3_int64* size) {
+  return RealOf(file)->pMethods->xFileSize(RealOf(file), size);
+}
+int PassLock(sqlite3_file* file, int lock) {
+  return RealOf(file)->pMethods->xLock(RealOf(file), lock);
+}
+int PassUnlock(sqlite3_file* file, int lock) {
+  return RealOf(file)->pMethods->xUnlock(RealOf(file), lock);
+}
+int PassCheckReservedLock(sqlite3_file* file, int* out) {
+  return RealOf(file)->pMethods->xCheckReservedLock(RealOf(file), out);
+}
+int PassFileControl(sqlite3_file* file, int op, void* arg) {
+  return RealOf(file)->pMethods->xFileControl(RealOf(file), op, arg);
+}
+int PassSectorSize(sqlite3_file* file) { return RealOf(file)->pMethods->xSectorSize(RealOf(file)); }
+int PassDeviceCharacteristics(sqlite3_file* file) {
+  return RealOf(file)->pMethods->xDeviceCharacteristics(RealOf(file));
+}
+int PassShmMap(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
+  return RealOf(file)->pMethods->xShmMap(RealOf(file), region, size, extend, out);
+}
+int PassShmLock(sqlite3_file* file, int offset, int n, int flags) {
+  return RealOf(file)->pMethods->xShmLock(RealOf(file), offset, n, flags);
+}
+void PassShmBarrier(sqlite3_file* file) { RealOf(file)->pMethods->xShmBarrier(RealOf(file)); }
+int PassShmUnmap(sqlite3_file* file, int delete_flag) {
+  return RealOf(file)->pMethods->xShmUnmap(RealOf(file), delete_flag);
+}
+int PassFetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
+  return RealOf(file)->pMethods->xFetch(RealOf(file), offset, amount, out);
+}
+int PassUnfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
+  return RealOf(file)->pMethods->xUnfetch(RealOf(file), offset, page);
+}
 
 int Flush(WalFile* f) {
   int rc = SQLITE_OK;
   for (size_t done = 0; done < f->size && rc == SQLITE_OK; done += kWriteChunk) {
     const size_t n = std::min(kWriteChunk, f->size - done);
-    rc = f->real->pMethods->xWrite(f->real, f->buffer + done, static_cast<int>(n),
-                                   f->offset + static_cast<sqlite3_int64>(done));
+    rc = f->file.real->pMethods->xWrite(f->file.real, f->buffer + done, static_cast<int>(n),
+                                        f->offset + static_cast<sqlite3_int64>(done));
   }
   f->size = 0;
   return rc;
@@ -85,7 +140,7 @@ int WalWrite(sqlite3_file* file, const void* data, int amount, sqlite3_int64 off
   const size_t at = static_cast<size_t>(offset - f->offset);
   if (at + bytes > kMaxBuffered || !Reserve(f, at + bytes)) {
     if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-    return f->real->pMethods->xWrite(f->real, data, amount, offset);
+    return PassWrite(file, data, amount, offset);
   }
   std::memcpy(f->buffer + at, data, bytes);
   f->size = std::max(f->size, at + bytes);
@@ -97,66 +152,39 @@ int WalClose(sqlite3_file* file) {
   const int flushed = Flush(f);
   std::free(f->buffer);
   f->buffer = nullptr;
-  const int closed = f->real->pMethods->xClose(f->real);
+  const int closed = f->file.real->pMethods->xClose(f->file.real);
   return flushed != SQLITE_OK ? flushed : closed;
 }
 
 int WalRead(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
-  return RealOf(file)->pMethods->xRead(RealOf(file), data, amount, offset);
+  return PassRead(file, data, amount, offset);
 }
 
 int WalTruncate(sqlite3_file* file, sqlite3_int64 size) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
-  return RealOf(file)->pMethods->xTruncate(RealOf(file), size);
+  return PassTruncate(file, size);
 }
 
 int WalSync(sqlite3_file* file, int flags) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
   ++tls_wal_syncs;
-  return RealOf(file)->pMethods->xSync(RealOf(file), flags);
+  return PassSync(file, flags);
 }
 
 int WalFileSize(sqlite3_file* file, sqlite3_int64* size) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
-  return RealOf(file)->pMethods->xFileSize(RealOf(file), size);
+  return PassFileSize(file, size);
 }
 
 int WalFileControl(sqlite3_file* file, int op, void* arg) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
-  return RealOf(file)->pMethods->xFileControl(RealOf(file), op, arg);
+  return PassFileControl(file, op, arg);
 }
 
-// The rest pass straight through.
-int WalLock(sqlite3_file* file, int lock) {
-  return RealOf(file)->pMethods->xLock(RealOf(file), lock);
-}
-int WalUnlock(sqlite3_file* file, int lock) {
-  return RealOf(file)->pMethods->xUnlock(RealOf(file), lock);
-}
-int WalCheckReservedLock(sqlite3_file* file, int* out) {
-  return RealOf(file)->pMethods->xCheckReservedLock(RealOf(file), out);
-}
-int WalSectorSize(sqlite3_file* file) { return RealOf(file)->pMethods->xSectorSize(RealOf(file)); }
-int WalDeviceCharacteristics(sqlite3_file* file) {
-  return RealOf(file)->pMethods->xDeviceCharacteristics(RealOf(file));
-}
-int WalShmMap(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
-  return RealOf(file)->pMethods->xShmMap(RealOf(file), region, size, extend, out);
-}
-int WalShmLock(sqlite3_file* file, int offset, int n, int flags) {
-  return RealOf(file)->pMethods->xShmLock(RealOf(file), offset, n, flags);
-}
-void WalShmBarrier(sqlite3_file* file) { RealOf(file)->pMethods->xShmBarrier(RealOf(file)); }
-int WalShmUnmap(sqlite3_file* file, int delete_flag) {
-  return RealOf(file)->pMethods->xShmUnmap(RealOf(file), delete_flag);
-}
 int WalFetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
   if (int rc = Flush(Wal(file)); rc != SQLITE_OK) return rc;
-  return RealOf(file)->pMethods->xFetch(RealOf(file), offset, amount, out);
-}
-int WalUnfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
-  return RealOf(file)->pMethods->xUnfetch(RealOf(file), offset, page);
+  return PassFetch(file, offset, amount, out);
 }
 
 const sqlite3_io_methods kWalMethods = {
@@ -167,18 +195,18 @@ const sqlite3_io_methods kWalMethods = {
     WalTruncate,
     WalSync,
     WalFileSize,
-    WalLock,
-    WalUnlock,
-    WalCheckReservedLock,
+    PassLock,
+    PassUnlock,
+    PassCheckReservedLock,
     WalFileControl,
-    WalSectorSize,
-    WalDeviceCharacteristics,
-    WalShmMap,
-    WalShmLock,
-    WalShmBarrier,
-    WalShmUnmap,
+    PassSectorSize,
+    PassDeviceCharacteristics,
+    PassShmMap,
+    PassShmLock,
+    PassShmBarrier,
+    PassShmUnmap,
     WalFetch,
-    WalUnfetch,
+    PassUnfetch,
 };
 
 // ---- The WAL index's locks, kept in this process ------------------------------------------
@@ -252,17 +280,15 @@ void DecideShmLocks(ShmLocks* locks) {
   locks->in_process = true;
 }
 
-// A database file: the wrapped VFS's file follows this struct in the same allocation.
+// A database file.
 struct DbFile {
-  sqlite3_file base;  // first: SQLite sees this
-  sqlite3_file* real;
+  WrappedFile file;      // first
   ShmLocks* locks;       // nullptr: the default VFS's locks
   uint32_t shared_mask;  // the WAL-index locks this connection holds
   uint32_t exclusive_mask;
 };
 
 DbFile* Db(sqlite3_file* file) { return reinterpret_cast<DbFile*>(file); }
-sqlite3_file* DbReal(sqlite3_file* file) { return Db(file)->real; }
 
 // The semantics of the default VFS's unixShmLock: a shared lock waits for no one but an
 // exclusive holder; an exclusive one for no other connection holding any lock on its bytes.
@@ -305,12 +331,12 @@ int DbShmLock(sqlite3_file* file, int offset, int n, int flags) {
     DecideShmLocks(f->locks);
     if (f->locks->in_process) return LockInProcess(f, offset, n, flags);
   }
-  return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+  return PassShmLock(file, offset, n, flags);
 }
 
 int DbShmMap(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
   DbFile* f = Db(file);
-  const int rc = f->real->pMethods->xShmMap(f->real, region, size, extend, out);
+  const int rc = PassShmMap(file, region, size, extend, out);
   if (rc == SQLITE_OK && f->locks != nullptr) {
     std::lock_guard<std::mutex> lock(f->locks->mu);
     DecideShmLocks(f->locks);  // the -shm file exists now
@@ -328,78 +354,38 @@ void DropShmLocks(DbFile* f) {
 
 int DbShmUnmap(sqlite3_file* file, int delete_flag) {
   DropShmLocks(Db(file));
-  return DbReal(file)->pMethods->xShmUnmap(DbReal(file), delete_flag);
+  return PassShmUnmap(file, delete_flag);
 }
 
 int DbClose(sqlite3_file* file) {
   DbFile* f = Db(file);
   DropShmLocks(f);
-  const int rc = f->real->pMethods->xClose(f->real);
+  const int rc = f->file.real->pMethods->xClose(f->file.real);
   if (f->locks != nullptr) ReleaseShmLocks(f->locks);
   f->locks = nullptr;
   return rc;
 }
 
-// The rest pass straight through.
-int DbRead(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
-  return DbReal(file)->pMethods->xRead(DbReal(file), data, amount, offset);
-}
-int DbWrite(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
-  return DbReal(file)->pMethods->xWrite(DbReal(file), data, amount, offset);
-}
-int DbTruncate(sqlite3_file* file, sqlite3_int64 size) {
-  return DbReal(file)->pMethods->xTruncate(DbReal(file), size);
-}
-int DbSync(sqlite3_file* file, int flags) {
-  return DbReal(file)->pMethods->xSync(DbReal(file), flags);
-}
-int DbFileSize(sqlite3_file* file, sqlite3_int64* size) {
-  return DbReal(file)->pMethods->xFileSize(DbReal(file), size);
-}
-int DbLock(sqlite3_file* file, int lock) {
-  return DbReal(file)->pMethods->xLock(DbReal(file), lock);
-}
-int DbUnlock(sqlite3_file* file, int lock) {
-  return DbReal(file)->pMethods->xUnlock(DbReal(file), lock);
-}
-int DbCheckReservedLock(sqlite3_file* file, int* out) {
-  return DbReal(file)->pMethods->xCheckReservedLock(DbReal(file), out);
-}
-int DbFileControl(sqlite3_file* file, int op, void* arg) {
-  return DbReal(file)->pMethods->xFileControl(DbReal(file), op, arg);
-}
-int DbSectorSize(sqlite3_file* file) { return DbReal(file)->pMethods->xSectorSize(DbReal(file)); }
-int DbDeviceCharacteristics(sqlite3_file* file) {
-  return DbReal(file)->pMethods->xDeviceCharacteristics(DbReal(file));
-}
-void DbShmBarrier(sqlite3_file* file) { DbReal(file)->pMethods->xShmBarrier(DbReal(file)); }
-int DbFetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
-  return DbReal(file)->pMethods->xFetch(DbReal(file), offset, amount, out);
-}
-int DbUnfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
-  return DbReal(file)->pMethods->xUnfetch(DbReal(file), offset, page);
-}
-
 const sqlite3_io_methods kDbMethods = {
     3,
     DbClose,
-    DbRead,
-    DbWrite,
-    DbTruncate,
-    DbSync,
-    DbFileSize,
-    DbLock,
-    DbUnlock,
-    DbCheckReservedLock,
-    DbFileControl,
-    DbSectorSize,
-    DbDeviceCharacteristics,
+    PassRead,
+    PassWrite,
+    PassTruncate,
+    PassSync,
+    PassFileSize,
+    PassLock,
+    PassUnlock,
+    PassCheckReservedLock,
+    PassFileControl,
+    PassSectorSize,
+    PassDeviceCharacteristics,
     DbShmMap,
     DbShmLock,
-    DbShmBarrier,
+    PassShmBarrier,
     DbShmUnmap,
-    DbFetch,
-    DbUnfetch,
+    PassFetch,
+    PassUnfetch,
 };
 
 int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
@@ -407,11 +393,11 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
     DbFile* f = Db(file);
     std::memset(f, 0, sizeof(DbFile));
-    f->real = reinterpret_cast<sqlite3_file*>(f + 1);
-    const int rc = real->xOpen(real, name, f->real, flags, out_flags);
-    if (rc == SQLITE_OK && f->real->pMethods != nullptr) {
+    f->file.real = reinterpret_cast<sqlite3_file*>(f + 1);
+    const int rc = real->xOpen(real, name, f->file.real, flags, out_flags);
+    if (rc == SQLITE_OK && f->file.real->pMethods != nullptr) {
       f->locks = AcquireShmLocks(name);
-      f->base.pMethods = &kDbMethods;
+      f->file.base.pMethods = &kDbMethods;
     }
     return rc;
   }
@@ -421,10 +407,10 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   }
   WalFile* f = Wal(file);
   std::memset(f, 0, sizeof(WalFile));
-  f->real = reinterpret_cast<sqlite3_file*>(f + 1);
-  const int rc = real->xOpen(real, name, f->real, flags, out_flags);
+  f->file.real = reinterpret_cast<sqlite3_file*>(f + 1);
+  const int rc = real->xOpen(real, name, f->file.real, flags, out_flags);
   // SQLite calls xClose only on a file whose pMethods is set.
-  if (rc == SQLITE_OK && f->real->pMethods != nullptr) f->base.pMethods = &kWalMethods;
+  if (rc == SQLITE_OK && f->file.real->pMethods != nullptr) f->file.base.pMethods = &kWalMethods;
   return rc;
 }
 
