@@ -213,6 +213,7 @@ const sqlite3_io_methods kWalMethods = {
 
 // The locks of one database's WAL index, shared by this process's connections to it.
 struct ShmLocks {
+  std::pair<dev_t, ino_t> file;  // the database file's, its key in ShmRegistry()
   std::string shm_path;
   int users = 0;  // open database files; guarded by g_shm_mu
   std::mutex mu;  // guards what follows
@@ -237,6 +238,7 @@ ShmLocks* AcquireShmLocks(const char* db_path) {
   auto& entry = ShmRegistry()[{st.st_dev, st.st_ino}];
   if (!entry) {
     entry = std::make_unique<ShmLocks>();
+    entry->file = {st.st_dev, st.st_ino};
     entry->shm_path = std::string(db_path) + "-shm";
   }
   ++entry->users;
@@ -247,13 +249,7 @@ void ReleaseShmLocks(ShmLocks* locks) {
   std::lock_guard<std::mutex> lock(g_shm_mu);
   if (--locks->users > 0) return;
   if (locks->holder_fd >= 0) ::close(locks->holder_fd);  // drops the OFD locks
-  auto& registry = ShmRegistry();
-  for (auto it = registry.begin(); it != registry.end(); ++it) {
-    if (it->second.get() == locks) {
-      registry.erase(it);
-      break;
-    }
-  }
+  ShmRegistry().erase(locks->file);
 }
 
 // Chooses, once, who keeps the locks. This process keeps them when it can hold write locks
