@@ -1,7 +1,8 @@
 #include "core/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -31,6 +32,34 @@ const EVP_MD* Md(StreamingDigest::Algorithm a) {
   return sha256;
 }
 
+// Each thread's HMAC-SHA256 context, set up once. HMAC() looks the MAC and the digest up
+// by name on every call, under the provider store's locks: with a server's worker threads
+// signing at once, that cost more than the MAC itself.
+class HmacContext {
+ public:
+  HmacContext() {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+    if (mac == nullptr) return;
+    ctx_ = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);  // the context holds its own reference
+    char digest[] = OSSL_DIGEST_NAME_SHA2_256;
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_END};
+    if (ctx_ != nullptr && EVP_MAC_CTX_set_params(ctx_, params) != 1) {
+      EVP_MAC_CTX_free(ctx_);
+      ctx_ = nullptr;
+    }
+  }
+  ~HmacContext() { EVP_MAC_CTX_free(ctx_); }
+  HmacContext(const HmacContext&) = delete;
+  HmacContext& operator=(const HmacContext&) = delete;
+
+  EVP_MAC_CTX* get() const { return ctx_; }
+
+ private:
+  EVP_MAC_CTX* ctx_ = nullptr;
+};
+
 std::string Digest(const EVP_MD* md, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -50,10 +79,19 @@ std::string Sha1(std::string_view data) {
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
+  thread_local const HmacContext hmac;
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(Md(StreamingDigest::Algorithm::kSha256), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  size_t len = 0;
+  // An empty key must still be a key: EVP_MAC_init() keeps the previous one for nullptr.
+  static const unsigned char kNoKey = 0;
+  const auto* key_bytes =
+      key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+  if (hmac.get() == nullptr || EVP_MAC_init(hmac.get(), key_bytes, key.size(), nullptr) != 1 ||
+      EVP_MAC_update(hmac.get(), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1 ||
+      EVP_MAC_final(hmac.get(), out, &len, sizeof(out)) != 1) {
+    throw std::runtime_error("HMAC-SHA256 failed");  // libcrypto without SHA-256: unusable
+  }
   return std::string(reinterpret_cast<char*>(out), len);
 }
 

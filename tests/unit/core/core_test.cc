@@ -87,6 +87,26 @@ TEST(ClockTest, FormatsAndParsesAwsDates) {
   EXPECT_FALSE(ParseIso8601("yesterday", &t));
 }
 
+// Each thread keeps one HMAC context and sets a new key on it per call: a call must never
+// see the previous call's key, whatever the keys' lengths (an empty one included).
+TEST(CryptoTest, HmacSha256TakesEachCallsOwnKey) {
+  const std::string long_key(131, '\xaa');  // RFC 4231 test case 6: hashed first
+  const auto check = [&] {
+    EXPECT_EQ(HexEncode(HmacSha256(long_key,
+                                   "Test Using Larger Than Block-Size Key - Hash Key "
+                                   "First")),
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    EXPECT_EQ(HexEncode(HmacSha256("", "")),
+              "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    EXPECT_EQ(HexEncode(HmacSha256("Jefe", "what do ya want for nothing?")),  // test case 2
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  };
+  check();
+  check();
+  std::thread other(check);
+  other.join();
+}
+
 TEST(CryptoTest, DigestsMatchKnownVectors) {
   EXPECT_EQ(HexEncode(Sha256("")),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
