@@ -38,34 +38,66 @@ nlohmann::json ToNlohmann(const Value& v) {
   return nullptr;
 }
 
-Value FromNlohmann(const nlohmann::json& j) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::null:
-      return Value();
-    case nlohmann::json::value_t::boolean:
-      return Value(j.get<bool>());
-    case nlohmann::json::value_t::number_integer:
-      return Value(j.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned:
-      return Value(j.get<uint64_t>());
-    case nlohmann::json::value_t::number_float:
-      return Value(j.get<double>());
-    case nlohmann::json::value_t::string:
-      return Value(j.get<std::string>());
-    case nlohmann::json::value_t::array: {
-      Value out = Value::MakeList();
-      for (const auto& e : j) out.Append(FromNlohmann(e));
-      return out;
-    }
-    case nlohmann::json::value_t::object: {
-      Value out = Value::MakeMap();
-      for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = FromNlohmann(it.value());
-      return out;
-    }
-    default:
-      return Value();
+// Builds a Value straight from nlohmann's SAX events: parsing into an nlohmann::json first
+// and converting that tree cost twice the allocations. Duplicate keys keep the last value,
+// as nlohmann::json::parse does.
+class ValueBuilder {
+ public:
+  using string_t = std::string;
+  using binary_t = nlohmann::json::binary_t;
+
+  Value Take() { return std::move(root_); }
+
+  bool null() { return Add(Value()); }
+  bool boolean(bool b) { return Add(Value(b)); }
+  bool number_integer(int64_t i) { return Add(Value(i)); }
+  bool number_unsigned(uint64_t u) { return Add(Value(u)); }
+  bool number_float(double d, const std::string&) { return Add(Value(d)); }
+  bool string(std::string& s) { return Add(Value(std::move(s))); }
+  bool binary(binary_t&) { return false; }  // JSON text has no binary values
+  bool start_object(size_t) { return Open(Value::MakeMap()); }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
   }
-}
+  bool end_object() { return Close(); }
+  bool start_array(size_t) { return Open(Value::MakeList()); }
+  bool end_array() { return Close(); }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  // Places v in the open container (or at the root) and returns where it now lives.
+  Value* Place(Value v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Value& parent = *open_.back();
+    if (parent.is_list()) {
+      parent.list().push_back(std::move(v));
+      return &parent.list().back();
+    }
+    Value& slot = parent.map()[key_];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool Add(Value v) {
+    Place(std::move(v));
+    return true;
+  }
+  bool Open(Value container) {
+    open_.push_back(Place(std::move(container)));
+    return true;
+  }
+  bool Close() {
+    open_.pop_back();
+    return true;
+  }
+
+  Value root_;
+  std::vector<Value*> open_;  // the containers being filled, innermost last
+  std::string key_;           // the key of the next member of the innermost map
+};
 
 void AppendHex4(std::string& out, uint32_t unit) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -80,9 +112,11 @@ std::string ToJson(const Value& value) {
 }
 
 Result<Value> ParseJson(std::string_view text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::Serialization("the body is not valid JSON");
-  return FromNlohmann(j);
+  ValueBuilder builder;
+  if (!nlohmann::json::sax_parse(text, &builder)) {
+    return Status::Serialization("the body is not valid JSON");
+  }
+  return builder.Take();
 }
 
 void AppendJsonString(std::string& out, std::string_view s, bool ascii_only) {

@@ -138,6 +138,31 @@ TEST(ValueTest, JsonRoundTripKeepsStructure) {
   EXPECT_FALSE(ParseJson("{bad").ok());
 }
 
+TEST(JsonTest, ParseBuildsNestedValuesAndRefusesWhatIsNotJson) {
+  auto parsed = ParseJson(
+      R"( {"l": [1, [2, {"m": {}}], [], {"k": null}], "o": {"x": -3, "y": 1.5e3, "z": false},
+          "big": 18446744073709551615, "dup": 1, "dup": "last", "s": "\u00e9\n"} )");
+  ASSERT_TRUE(parsed.ok());
+  const Value& l = *parsed->Find("l");
+  ASSERT_EQ(l.list().size(), 4u);
+  EXPECT_EQ(l.list()[0], Value(1));
+  EXPECT_EQ(l.list()[1].list()[0], Value(2));
+  EXPECT_TRUE(l.list()[1].list()[1].Find("m")->is_map());
+  EXPECT_TRUE(l.list()[2].is_list());
+  EXPECT_TRUE(l.list()[3].Find("k")->is_null());
+  EXPECT_EQ(parsed->Find("o")->GetInt("x"), -3);
+  EXPECT_EQ(parsed->Find("o")->Find("y")->AsDouble(), 1500);
+  EXPECT_FALSE(parsed->Find("o")->GetBool("z", true));
+  EXPECT_EQ(parsed->Find("big")->type(), Value::Type::kInt);
+  EXPECT_EQ(parsed->GetString("dup"), "last");
+  EXPECT_EQ(parsed->GetString("s"), "\xc3\xa9\n");
+  EXPECT_EQ(*ParseJson("7"), Value(7));
+  EXPECT_EQ(*ParseJson("[]"), Value::MakeList());
+  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "{} {}", "[1] x", "nul", "\"\xff\""}) {
+    EXPECT_FALSE(ParseJson(bad).ok()) << bad;
+  }
+}
+
 TEST(JsonTest, AppendJsonStringEscapesAsJsonAndPython) {
   std::string out;
   AppendJsonString(out, "a\"b\\c\n\x01 \xc3\xa9\xf0\x9f\x98\x80");
