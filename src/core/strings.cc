@@ -15,9 +15,12 @@ int HexValue(char c) {
   return -1;
 }
 
-char Fold(char c, bool fold) {
-  return fold ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
-}
+// ASCII case folding: what HTTP, XML and AWS names mean by "case-insensitive". (std::tolower
+// would also follow the C locale, at the cost of a call per character.)
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char AsciiUpper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+char Fold(char c, bool fold) { return fold ? AsciiLower(c) : c; }
 }  // namespace
 
 std::string HexEncode(std::string_view bytes) {
@@ -128,20 +131,20 @@ std::string UriDecode(std::string_view s, bool plus_as_space) {
 
 std::string ToLower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = AsciiLower(c);
   return out;
 }
 
 std::string ToUpper(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = AsciiUpper(c);
   return out;
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (Fold(a[i], true) != Fold(b[i], true)) return false;
+    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
   }
   return true;
 }

@@ -44,6 +44,15 @@ TEST(StringsTest, UriEncodingFollowsRfc3986) {
   EXPECT_EQ(UriDecode("%zz"), "%zz");
 }
 
+TEST(StringsTest, CaseFoldingIsAsciiOnly) {
+  EXPECT_EQ(ToLower("Content-MD5 \xc3\x80Z@[`{"), "content-md5 \xc3\x80z@[`{");
+  EXPECT_EQ(ToUpper("x-amz-date \xc3\xa0a@[`{"), "X-AMZ-DATE \xc3\xa0A@[`{");
+  EXPECT_TRUE(EqualsIgnoreCase("X-Amz-Content-SHA256", "x-amz-content-sha256"));
+  EXPECT_FALSE(EqualsIgnoreCase("\xc3\x80", "\xc3\xa0"));  // no folding beyond ASCII
+  EXPECT_FALSE(EqualsIgnoreCase("@", "`"));
+  EXPECT_FALSE(EqualsIgnoreCase("abc", "abcd"));
+}
+
 TEST(StringsTest, WildcardMatchHandlesStarsAndQuestionMarks) {
   EXPECT_TRUE(WildcardMatch("s3:Get*", "s3:GetObject"));
   EXPECT_TRUE(WildcardMatch("*", ""));
