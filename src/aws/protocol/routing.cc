@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <unordered_map>
 
 #include "aws/protocol/protocol.h"
 #include "core/strings.h"
@@ -43,6 +44,60 @@ std::vector<Token> Tokenize(std::string_view path_template) {
     i = close + 1;
   }
   return tokens;
+}
+
+// A request URI template ("/{Bucket}/{Key+}?uploads") taken apart once: routing a rest
+// request tries every operation of the method, so splitting each template per request
+// cost more than the matching.
+struct Route {
+  struct QueryLiteral {
+    std::string name;
+    std::string value;
+    bool any_value = false;  // "?uploads": present with any value
+  };
+  std::string_view path_template;  // into the cache entry's key
+  std::vector<QueryLiteral> query;
+  std::vector<Token> tokens;
+  int literal_chars = 0;
+  int non_greedy = 1;
+};
+
+Route CompileRoute(std::string_view request_uri) {
+  Route route;
+  const size_t q = request_uri.find('?');
+  route.path_template = request_uri.substr(0, q);
+  if (q != std::string_view::npos) {
+    for (const std::string& literal : Split(request_uri.substr(q + 1), '&')) {
+      if (literal.empty()) continue;
+      const size_t eq = literal.find('=');
+      if (eq == std::string::npos) {
+        route.query.push_back({literal, "", true});
+      } else {
+        route.query.push_back({literal.substr(0, eq), literal.substr(eq + 1), false});
+      }
+    }
+  }
+  route.tokens = Tokenize(route.path_template);
+  for (const Token& t : route.tokens) {
+    if (!t.label) route.literal_chars += static_cast<int>(t.text.size());
+    if (t.greedy) route.non_greedy = 0;
+  }
+  return route;
+}
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Each thread's compiled routes, by template text (so that entries never go stale, whatever
+// model registries come and go).
+const Route& CompiledRoute(std::string_view request_uri) {
+  thread_local std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes;
+  if (auto it = routes.find(request_uri); it != routes.end()) return it->second;
+  auto [it, inserted] = routes.emplace(std::string(request_uri), Route());
+  it->second = CompileRoute(it->first);
+  return it->second;
 }
 
 // Backtracking match of tokens[ti..] against path[pi..]; a label takes at least one
@@ -258,33 +313,21 @@ bool RouteScore::operator<(const RouteScore& o) const {
 std::optional<RouteScore> MatchRequestUri(std::string_view request_uri, std::string_view path,
                                           const Params& query,
                                           std::map<std::string, std::string>* labels) {
-  size_t q = request_uri.find('?');
-  std::string_view path_template = request_uri.substr(0, q);
+  const Route& route = CompiledRoute(request_uri);
   RouteScore score;
-  if (q != std::string_view::npos) {
-    for (const std::string& literal : Split(request_uri.substr(q + 1), '&')) {
-      if (literal.empty()) continue;
-      size_t eq = literal.find('=');
-      bool ok = eq == std::string::npos
-                    ? HasParam(query, literal, "", true)
-                    : HasParam(query, literal.substr(0, eq), literal.substr(eq + 1), false);
-      if (!ok) return std::nullopt;
-      ++score.query_literals;
-    }
+  for (const Route::QueryLiteral& literal : route.query) {
+    if (!HasParam(query, literal.name, literal.value, literal.any_value)) return std::nullopt;
+    ++score.query_literals;
   }
-  std::vector<Token> tokens = Tokenize(path_template);
-  score.non_greedy = 1;
-  for (const Token& t : tokens) {
-    if (!t.label) score.literal_chars += static_cast<int>(t.text.size());
-    if (t.greedy) score.non_greedy = 0;
-  }
+  score.literal_chars = route.literal_chars;
+  score.non_greedy = route.non_greedy;
   labels->clear();
-  if (MatchTokens(tokens, 0, path, 0, labels)) return score;
+  if (MatchTokens(route.tokens, 0, path, 0, labels)) return score;
   // A trailing slash the template does not have ("PUT /bucket/") is tolerated.
-  if (path.size() > 1 && path.back() == '/' && path_template.size() > 0 &&
-      path_template.back() != '/') {
+  if (path.size() > 1 && path.back() == '/' && !route.path_template.empty() &&
+      route.path_template.back() != '/') {
     labels->clear();
-    if (MatchTokens(tokens, 0, path.substr(0, path.size() - 1), 0, labels)) return score;
+    if (MatchTokens(route.tokens, 0, path.substr(0, path.size() - 1), 0, labels)) return score;
   }
   return std::nullopt;
 }
