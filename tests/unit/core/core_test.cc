@@ -94,6 +94,19 @@ TEST(ClockTest, FormatsAndParsesAwsDates) {
   EXPECT_EQ(t, 1369353600);
   EXPECT_FALSE(ParseIso8601("2013-13-24T00:00:00Z", &t));
   EXPECT_FALSE(ParseIso8601("yesterday", &t));
+  // The fixed shapes are read without sscanf; looser ones still parse as before.
+  ASSERT_TRUE(ParseIso8601("2013-05-24T00:00:00.250Z", &t));
+  EXPECT_EQ(t, 1369353600.25);
+  ASSERT_TRUE(ParseIso8601("2013-5-24T0:00:00Z", &t));
+  EXPECT_EQ(t, 1369353600);
+  ASSERT_TRUE(ParseIso8601("2013-05-24", &t));
+  EXPECT_EQ(t, 1369353600);
+  ASSERT_TRUE(ParseIso8601("20130524T235960Z", &t));  // a leap second
+  EXPECT_EQ(t, 1369353600 + 86400);
+  for (const char* bad : {"2013-05-24T0a:00:00Z", "2013052400000Z", "20130524T240000Z",
+                          "2013-05-24T00:60:00Z", "2013-05-32T00:00:00Z"}) {
+    EXPECT_FALSE(ParseIso8601(bad, &t)) << bad;
+  }
 }
 
 // Each thread keeps one HMAC context and sets a new key on it per call: a call must never
