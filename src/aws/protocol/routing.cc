@@ -95,9 +95,9 @@ struct StringHash {
 const Route& CompiledRoute(std::string_view request_uri) {
   thread_local std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes;
   if (auto it = routes.find(request_uri); it != routes.end()) return it->second;
-  auto [it, inserted] = routes.emplace(std::string(request_uri), Route());
-  it->second = CompileRoute(it->first);
-  return it->second;
+  auto entry = routes.emplace(std::string(request_uri), Route()).first;
+  entry->second = CompileRoute(entry->first);  // its views point into the stored key
+  return entry->second;
 }
 
 // Backtracking match of tokens[ti..] against path[pi..]; a label takes at least one
