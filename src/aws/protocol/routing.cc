@@ -55,7 +55,9 @@ struct Route {
     std::string value;
     bool any_value = false;  // "?uploads": present with any value
   };
-  std::string_view path_template;  // into the cache entry's key
+  // The path template ends in no '/', so a request path's one trailing '/' may be dropped
+  // ("PUT /bucket/").
+  bool trailing_slash_optional = false;
   std::vector<QueryLiteral> query;
   std::vector<Token> tokens;
   int literal_chars = 0;
@@ -65,7 +67,8 @@ struct Route {
 Route CompileRoute(std::string_view request_uri) {
   Route route;
   const size_t q = request_uri.find('?');
-  route.path_template = request_uri.substr(0, q);
+  const std::string_view path_template = request_uri.substr(0, q);
+  route.trailing_slash_optional = !path_template.empty() && path_template.back() != '/';
   if (q != std::string_view::npos) {
     for (const std::string& literal : Split(request_uri.substr(q + 1), '&')) {
       if (literal.empty()) continue;
@@ -77,7 +80,7 @@ Route CompileRoute(std::string_view request_uri) {
       }
     }
   }
-  route.tokens = Tokenize(route.path_template);
+  route.tokens = Tokenize(path_template);
   for (const Token& t : route.tokens) {
     if (!t.label) route.literal_chars += static_cast<int>(t.text.size());
     if (t.greedy) route.non_greedy = 0;
@@ -95,9 +98,7 @@ struct StringHash {
 const Route& CompiledRoute(std::string_view request_uri) {
   thread_local std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes;
   if (auto it = routes.find(request_uri); it != routes.end()) return it->second;
-  auto entry = routes.emplace(std::string(request_uri), Route()).first;
-  entry->second = CompileRoute(entry->first);  // its views point into the stored key
-  return entry->second;
+  return routes.emplace(std::string(request_uri), CompileRoute(request_uri)).first->second;
 }
 
 // Backtracking match of tokens[ti..] against path[pi..]; a label takes at least one
@@ -323,9 +324,8 @@ std::optional<RouteScore> MatchRequestUri(std::string_view request_uri, std::str
   score.non_greedy = route.non_greedy;
   labels->clear();
   if (MatchTokens(route.tokens, 0, path, 0, labels)) return score;
-  // A trailing slash the template does not have ("PUT /bucket/") is tolerated.
-  if (path.size() > 1 && path.back() == '/' && !route.path_template.empty() &&
-      route.path_template.back() != '/') {
+  // A trailing slash the template does not have is tolerated.
+  if (route.trailing_slash_optional && path.size() > 1 && path.back() == '/') {
     labels->clear();
     if (MatchTokens(route.tokens, 0, path.substr(0, path.size() - 1), 0, labels)) return score;
   }
