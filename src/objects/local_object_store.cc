@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -23,6 +24,7 @@
 namespace nimbus::objects {
 namespace {
 
+using store::Cells;
 using store::Params;
 using store::Row;
 using store::Rows;
@@ -309,30 +311,42 @@ Status ValidateVersionId(const std::string& version_id) {
   return Status::Ok();
 }
 
-ObjectInfo InfoFromRow(const std::string& bucket, const Row& row) {
-  ObjectInfo info;
-  auto get = [&](std::string_view col) -> const Value& {
-    static const Value kNull;
-    auto it = row.find(col);
-    return it == row.end() ? kNull : it->second;
-  };
-  info.bucket = bucket;
-  info.key = get("key").AsString();
-  info.version_id = get("version_id").AsString();
-  info.is_latest = get("is_latest").AsInt() != 0;
-  info.delete_marker = get("delete_marker").AsInt() != 0;
-  info.size = static_cast<uint64_t>(get("size").AsInt());
-  info.etag = get("etag").AsString();
-  info.last_modified = get("last_modified").AsDouble();
-  info.parts_count = static_cast<int>(get("parts_count").AsInt());
-  ParseMeta(get("meta").AsString(), &info.metadata, &info.checksums);
-  info.tag_count = ParseTags(get("tags").AsString()).size();
-  return info;
-}
-
+// The columns every reader of version rows selects, and their positions in its cells.
 constexpr std::string_view kVersionColumns =
     "key, version_id, seq, is_latest, delete_marker, blob, inline_id, size, etag, "
     "last_modified, parts_count, meta, tags";
+enum VersionColumn : size_t {
+  kKeyColumn,
+  kVersionIdColumn,
+  kSeqColumn,
+  kIsLatestColumn,
+  kDeleteMarkerColumn,
+  kBlobColumn,
+  kInlineIdColumn,
+  kSizeColumn,
+  kEtagColumn,
+  kLastModifiedColumn,
+  kPartsCountColumn,
+  kMetaColumn,
+  kTagsColumn,
+  kVersionColumnCount,  // a statement's own extra columns start here
+};
+
+ObjectInfo InfoFromRow(const std::string& bucket, const Cells& row) {
+  ObjectInfo info;
+  info.bucket = bucket;
+  info.key = row[kKeyColumn].AsString();
+  info.version_id = row[kVersionIdColumn].AsString();
+  info.is_latest = row[kIsLatestColumn].AsInt() != 0;
+  info.delete_marker = row[kDeleteMarkerColumn].AsInt() != 0;
+  info.size = static_cast<uint64_t>(row[kSizeColumn].AsInt());
+  info.etag = row[kEtagColumn].AsString();
+  info.last_modified = row[kLastModifiedColumn].AsDouble();
+  info.parts_count = static_cast<int>(row[kPartsCountColumn].AsInt());
+  ParseMeta(row[kMetaColumn].AsString(), &info.metadata, &info.checksums);
+  info.tag_count = ParseTags(row[kTagsColumn].AsString()).size();
+  return info;
+}
 
 // A file descriptor that closes itself.
 class Fd {
@@ -897,15 +911,15 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     int count = 0;
     while (true) {
       NIMBUS_ASSIGN_OR_RETURN(
-          Rows rows,
-          db_.Query(walker.Sql("SELECT " + std::string(kVersionColumns) +
-                                   " FROM objects_versions WHERE bucket = ? AND is_latest = 1 AND "
-                                   "delete_marker = 0",
-                               "ORDER BY key LIMIT " + std::to_string(kListBatch)),
-                    walker.Bind({bucket})));
+          std::vector<Cells> rows,
+          db_.QueryValues(walker.Sql("SELECT " + std::string(kVersionColumns) +
+                                         " FROM objects_versions WHERE bucket = ? AND "
+                                         "is_latest = 1 AND delete_marker = 0",
+                                     "ORDER BY key LIMIT " + std::to_string(kListBatch)),
+                          walker.Bind({bucket})));
       bool reseek = false;
-      for (const Row& row : rows) {
-        std::string key = row.at("key").AsString();
+      for (const Cells& row : rows) {
+        std::string key = row[kKeyColumn].AsString();
         std::optional<std::string> cp = CommonPrefix(key, options.prefix, options.delimiter);
         if (cp && *cp <= after) {
           walker.SeekPast(*cp);
@@ -958,7 +972,7 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     }
     int count = 0;
     std::string last_key, last_version;
-    auto emit = [&](const Row& row) -> bool {
+    auto emit = [&](const Cells& row) -> bool {
       if (count == max_keys) {
         result.truncated = true;
         return false;
@@ -971,12 +985,12 @@ class LocalObjectStoreImpl : public LocalObjectStore {
     };
     if (resume_seq && max_keys > 0) {
       NIMBUS_ASSIGN_OR_RETURN(
-          Rows rows,
-          db_.Query("SELECT " + std::string(kVersionColumns) +
-                        " FROM objects_versions WHERE bucket = ? AND key = ? AND seq < ? "
-                        "ORDER BY seq DESC",
-                    {bucket, KeyParam(options.key_marker), *resume_seq}));
-      for (const Row& row : rows) {
+          std::vector<Cells> rows,
+          db_.QueryValues("SELECT " + std::string(kVersionColumns) +
+                              " FROM objects_versions WHERE bucket = ? AND key = ? AND seq < ? "
+                              "ORDER BY seq DESC",
+                          {bucket, KeyParam(options.key_marker), *resume_seq}));
+      for (const Cells& row : rows) {
         if (!emit(row)) break;
       }
     }
@@ -996,11 +1010,12 @@ class LocalObjectStoreImpl : public LocalObjectStore {
           },
           [&](const std::string& key) -> Result<bool> {
             NIMBUS_ASSIGN_OR_RETURN(
-                Rows rows, db_.Query("SELECT " + std::string(kVersionColumns) +
-                                         " FROM objects_versions WHERE bucket = ? AND key = ? "
-                                         "ORDER BY seq DESC",
-                                     {bucket, KeyParam(key)}));
-            for (const Row& row : rows) {
+                std::vector<Cells> rows,
+                db_.QueryValues("SELECT " + std::string(kVersionColumns) +
+                                    " FROM objects_versions WHERE bucket = ? AND key = ? "
+                                    "ORDER BY seq DESC",
+                                {bucket, KeyParam(key)}));
+            for (const Cells& row : rows) {
               if (!emit(row)) return false;
             }
             return true;
@@ -1932,36 +1947,42 @@ class LocalObjectStoreImpl : public LocalObjectStore {
                                                   bool with_data = false) {
     NIMBUS_RETURN_IF_ERROR(ValidateKey(key));
     if (!version_id.empty()) NIMBUS_RETURN_IF_ERROR(ValidateVersionId(version_id));
-    const std::string sql =
-        "SELECT " + std::string(kVersionColumns) +
-        (with_data ? ", (SELECT data FROM objects_inline WHERE id = inline_id) AS inline_data"
-                   : "") +
-        // The latest version is the one with the highest seq (every write keeps it so).
-        (version_id.empty()
-             ? " FROM objects_versions INDEXED BY objects_versions_by_seq WHERE bucket = ? AND "
-               "key = ? ORDER BY seq DESC LIMIT 1"
-             : " FROM objects_versions WHERE bucket = ? AND key = ? AND version_id = ?");
+    // By [version named][with data]. The latest version is the one with the highest seq
+    // (every write keeps it so).
+    static const std::array<std::array<std::string, 2>, 2> kSql = [] {
+      const std::string select = "SELECT " + std::string(kVersionColumns);
+      const std::string data = ", (SELECT data FROM objects_inline WHERE id = inline_id)";
+      const std::string latest =
+          " FROM objects_versions INDEXED BY objects_versions_by_seq WHERE bucket = ? AND "
+          "key = ? ORDER BY seq DESC LIMIT 1";
+      const std::string named =
+          " FROM objects_versions WHERE bucket = ? AND key = ? AND version_id = ?";
+      return std::array<std::array<std::string, 2>, 2>{
+          {{select + latest, select + data + latest}, {select + named, select + data + named}}};
+    }();
+    const std::string& sql = kSql[!version_id.empty()][with_data];
     Params params{bucket, KeyParam(key)};
     if (!version_id.empty()) params.push_back(version_id);
-    NIMBUS_ASSIGN_OR_RETURN(Rows rows, s.Query(sql, params));
+    NIMBUS_ASSIGN_OR_RETURN(std::vector<Cells> rows, s.QueryValues(sql, params));
     if (rows.empty()) {
       NIMBUS_RETURN_IF_ERROR(BucketVersioningTx(s, bucket));
       return version_id.empty() ? NoSuchKey() : NoSuchVersion();
     }
+    const Cells& cells = rows[0];
     VersionRow row;
-    row.info = InfoFromRow(bucket, rows[0]);
+    row.info = InfoFromRow(bucket, cells);
     if (row.info.delete_marker) return version_id.empty() ? NoSuchKey() : MethodNotAllowed();
-    if (rows[0]["inline_id"].is_null()) {
-      row.blob = rows[0]["blob"].AsString();
+    if (cells[kInlineIdColumn].is_null()) {
+      row.blob = cells[kBlobColumn].AsString();
       if (!ValidBlobId(row.blob)) return Status::Internal("object row names no valid blob");
     } else if (with_data) {
-      const Value& data = rows[0]["inline_data"];
-      if (data.AsString().size() != row.info.size) {
+      const std::string& data = cells[kVersionColumnCount].AsString();  // the inline body
+      if (data.size() != row.info.size) {
         return Status::Internal("object row names no inline body of its size");
       }
-      row.data = data.AsString();
+      row.data = data;
     }
-    row.tags = rows[0]["tags"].AsString();
+    row.tags = cells[kTagsColumn].AsString();
     return row;
   }
 

@@ -6,10 +6,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "core/clock.h"
@@ -99,13 +101,27 @@ class Connection {
   }
 
   Result<int64_t> Exec(std::string_view sql, const Params& params) {
-    NIMBUS_RETURN_IF_ERROR(Run(sql, params, nullptr));
+    NIMBUS_RETURN_IF_ERROR(Run(sql, params, {}));
     return static_cast<int64_t>(sqlite3_changes(db_));
   }
 
   Result<Rows> Query(std::string_view sql, const Params& params) {
     Rows rows;
-    NIMBUS_RETURN_IF_ERROR(Run(sql, params, &rows));
+    NIMBUS_RETURN_IF_ERROR(Run(sql, params, [&rows](sqlite3_stmt* stmt, int columns) {
+      Row row;
+      for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = Cell(stmt, c);
+      rows.push_back(std::move(row));
+    }));
+    return rows;
+  }
+
+  Result<std::vector<Cells>> QueryValues(std::string_view sql, const Params& params) {
+    std::vector<Cells> rows;
+    NIMBUS_RETURN_IF_ERROR(Run(sql, params, [&rows](sqlite3_stmt* stmt, int columns) {
+      Cells& row = rows.emplace_back();
+      row.reserve(static_cast<size_t>(columns));
+      for (int c = 0; c < columns; ++c) row.push_back(Cell(stmt, c));
+    }));
     return rows;
   }
 
@@ -163,7 +179,9 @@ class Connection {
     }
   }
 
-  Status Run(std::string_view sql, const Params& params, Rows* rows) {
+  // Runs sql; each row it returns goes to on_row (stmt, its column count), when given.
+  using RowSink = std::function<void(sqlite3_stmt*, int)>;
+  Status Run(std::string_view sql, const Params& params, const RowSink& on_row) {
     NIMBUS_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
     // Reset even on failure, so that the cached statement holds no lock or half-done step.
     struct Reset {
@@ -181,12 +199,8 @@ class Connection {
     NIMBUS_RETURN_IF_ERROR(Bind(stmt, params));
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      if (!rows) continue;
       // Counted per row: a step may recompile the statement after a schema change.
-      const int columns = sqlite3_column_count(stmt);
-      Row row;
-      for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = Cell(stmt, c);
-      rows->push_back(std::move(row));
+      if (on_row) on_row(stmt, sqlite3_column_count(stmt));
     }
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "statement failed");
     return Status::Ok();
@@ -246,6 +260,9 @@ class TxSession : public Session {
   Result<Rows> Query(std::string_view sql, const Params& params) override {
     return conn_.Query(sql, params);
   }
+  Result<std::vector<Cells>> QueryValues(std::string_view sql, const Params& params) override {
+    return conn_.QueryValues(sql, params);
+  }
 
  private:
   Connection& conn_;
@@ -278,11 +295,11 @@ class SqliteDatabase : public Database {
   }
 
   Result<Rows> Query(std::string_view sql, const Params& params) override {
-    if (InTransaction()) return writer_->Query(sql, params);
-    NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader, AcquireReader());
-    Result<Rows> rows = reader->Query(sql, params);
-    ReleaseReader(std::move(reader));
-    return rows;
+    return Read([&](Connection& c) { return c.Query(sql, params); });
+  }
+
+  Result<std::vector<Cells>> QueryValues(std::string_view sql, const Params& params) override {
+    return Read([&](Connection& c) { return c.QueryValues(sql, params); });
   }
 
   Status WithTransaction(const std::function<Status(Session&)>& fn) override {
@@ -378,6 +395,16 @@ class SqliteDatabase : public Database {
     // Should this fail, later commits stay synced: slower, never less safe.
     if (durable) (void)writer_->Exec(kRelaxedCommits, {});
     return status;
+  }
+
+  // Runs a read on the writer inside this thread's transaction, else on a pooled reader.
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> Read(const Fn& fn) {
+    if (InTransaction()) return fn(*writer_);
+    NIMBUS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader, AcquireReader());
+    std::invoke_result_t<Fn, Connection&> result = fn(*reader);
+    ReleaseReader(std::move(reader));
+    return result;
   }
 
   Result<std::unique_ptr<Connection>> AcquireReader() {

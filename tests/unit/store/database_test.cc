@@ -59,6 +59,37 @@ TEST_F(DatabaseTest, BindsParametersAndReturnsTypedCells) {
   EXPECT_TRUE(r["n"].is_null());
 }
 
+TEST_F(DatabaseTest, QueryValuesGivesCellsInColumnOrder) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (k TEXT, i INTEGER, b BLOB)").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO t VALUES ('b', 2, ?), ('a', 1, NULL)",
+                       {Value::Blob(std::string("\0x", 2))})
+                  .ok());
+  // Columns in the order selected, not by name; a repeated name keeps both cells.
+  auto rows = db->QueryValues("SELECT k, b, i, i * 10 AS k FROM t ORDER BY i");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0], (Cells{"a", nullptr, int64_t{1}, int64_t{10}}));
+  const Cells& second = (*rows)[1];
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_EQ(second[0].AsString(), "b");
+  EXPECT_TRUE(second[1].is_blob());
+  EXPECT_EQ(second[1].AsString(), std::string("\0x", 2));
+  EXPECT_EQ(second[2].AsInt(), 2);
+  EXPECT_EQ(second[3].AsInt(), 20);
+  EXPECT_TRUE(db->QueryValues("SELECT * FROM t WHERE i > ?", {int64_t{5}})->empty());
+  EXPECT_FALSE(db->QueryValues("SELECT * FROM missing").ok());
+  // Inside a transaction it reads the transaction's own writes.
+  Status s = db->WithTransaction([](Session& tx) -> Status {
+    NIMBUS_RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES ('c', 3, NULL)").status());
+    NIMBUS_ASSIGN_OR_RETURN(std::vector<Cells> in_tx,
+                            tx.QueryValues("SELECT i FROM t WHERE k = 'c'"));
+    if (in_tx.size() != 1 || in_tx[0][0].AsInt() != 3) return Status::Internal("not seen");
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 TEST_F(DatabaseTest, WrongParameterCountIsAnError) {
   auto db = OpenDb();
   ASSERT_TRUE(db->Exec("CREATE TABLE t (a)").ok());
