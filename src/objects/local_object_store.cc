@@ -230,19 +230,26 @@ Checksums ChecksumsFromValue(const Value& v) {
   return c;
 }
 
+// Empty fields are left out: every read of a version parses this document, and most objects
+// set few of them. ParseMeta reads a missing field as empty.
 std::string MetaJson(const ObjectMetadata& m, const Checksums& checksums) {
   Value v = Value::MakeMap();
-  v["ContentType"] = m.content_type;
-  v["ContentEncoding"] = m.content_encoding;
-  v["ContentDisposition"] = m.content_disposition;
-  v["ContentLanguage"] = m.content_language;
-  v["CacheControl"] = m.cache_control;
-  v["Expires"] = m.expires;
-  v["StorageClass"] = m.storage_class;
-  Value user = Value::MakeMap();
-  for (const auto& [k, val] : m.user) user[k] = val;
-  v["User"] = std::move(user);
-  v["Checksums"] = ChecksumsToValue(checksums);
+  auto set = [&v](std::string_view name, const std::string& field) {
+    if (!field.empty()) v[name] = field;
+  };
+  set("ContentType", m.content_type);
+  set("ContentEncoding", m.content_encoding);
+  set("ContentDisposition", m.content_disposition);
+  set("ContentLanguage", m.content_language);
+  set("CacheControl", m.cache_control);
+  set("Expires", m.expires);
+  set("StorageClass", m.storage_class);
+  if (!m.user.empty()) {
+    Value& user = v["User"];
+    for (const auto& [k, val] : m.user) user[k] = val;
+  }
+  Value sums = ChecksumsToValue(checksums);
+  if (sums.size() > 0) v["Checksums"] = std::move(sums);
   return ToJson(v);
 }
 

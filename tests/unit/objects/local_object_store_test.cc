@@ -248,6 +248,38 @@ TEST_F(LocalObjectStoreTest, PutThenGetRoundTripsBodyAndMetadata) {
   EXPECT_EQ(CountFiles("tmp"), 0u);
 }
 
+TEST_F(LocalObjectStoreTest, MetadataDocumentsHoldOnlyWhatIsSetAndOlderOnesStillRead) {
+  PutOptions options;
+  options.metadata.content_type = "text/plain";
+  ASSERT_TRUE(Put("sparse", "x", options).ok());
+  ASSERT_TRUE(Put("bare", "y").ok());
+  auto meta = [&](const std::string& key) {
+    auto rows = db_->Query("SELECT meta FROM objects_versions WHERE key = ?", {Value::Blob(key)});
+    return rows.ok() && rows->size() == 1 ? (*rows)[0]["meta"].AsString() : "<none>";
+  };
+  EXPECT_EQ(meta("sparse"), R"({"ContentType":"text/plain"})");
+  EXPECT_EQ(meta("bare"), "{}");
+  EXPECT_EQ(store_->HeadObject("bkt", "bare", {})->metadata, ObjectMetadata{});
+
+  // Versions written before empty fields were left out carry every field.
+  ASSERT_TRUE(db_->Exec("UPDATE objects_versions SET meta = ? WHERE key = ?",
+                        {R"({"CacheControl":"","Checksums":{"CRC32C":"4waSgw=="},)"
+                         R"("ContentDisposition":"","ContentEncoding":"gzip","ContentLanguage":"",)"
+                         R"("ContentType":"text/csv","Expires":"","StorageClass":"",)"
+                         R"("User":{"color":"blue"}})",
+                         Value::Blob(std::string("bare"))})
+                  .ok());
+  auto old = store_->HeadObject("bkt", "bare", {});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ObjectMetadata expected;
+  expected.content_type = "text/csv";
+  expected.content_encoding = "gzip";
+  expected.user["color"] = "blue";
+  EXPECT_EQ(old->metadata, expected);
+  EXPECT_EQ(old->checksums.crc32c, "4waSgw==");
+  EXPECT_EQ(old->checksums.crc32, "");
+}
+
 TEST_F(LocalObjectStoreTest, MissingObjectAndBucketGiveS3Errors) {
   EXPECT_EQ(Read("nope"), "<NoSuchKey>");
   EXPECT_EQ(Read("k", {}, "missing"), "<NoSuchBucket>");
