@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -319,6 +320,11 @@ const ServiceModel* ModelRegistry::Load(Lazy& lazy) const {
     lazy.model = std::move(parsed).value();
   });
   return lazy.model.get();
+}
+
+uint64_t NewServiceModelId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ModelRegistry::Add(std::unique_ptr<ServiceModel> model) {

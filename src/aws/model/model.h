@@ -10,6 +10,7 @@
 // Thread-safety: immutable after loading; safe to share across threads.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -111,7 +112,13 @@ struct Operation {
   bool deprecated = false;
 };
 
+// A number no other ServiceModel of this process has had (see ServiceModel::id).
+uint64_t NewServiceModelId();
+
 struct ServiceModel {
+  // Tells this model from every other one, even one made later at the same address: what
+  // is derived from a model once (the protocol engine's compiled routes) is keyed by it.
+  uint64_t id = NewServiceModelId();
   std::string name;         // botocore directory name: "sts", "iam", "cloudwatch", "s3"
   std::string api_version;  // "2011-06-15"
   std::string protocol;     // "json", "rest-json", "rest-xml", "query", "ec2"

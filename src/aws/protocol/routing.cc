@@ -101,6 +101,38 @@ const Route& CompiledRoute(std::string_view request_uri) {
   return routes.emplace(std::string(request_uri), CompileRoute(request_uri)).first->second;
 }
 
+// The operations of a rest service that answer one method, with their compiled routes.
+struct RestRoute {
+  const Operation* op;
+  const Route* route;
+};
+
+// Each thread's RestRoutes, by ServiceModel::id and then method. An id is never reused, so
+// an entry cannot outlive its model and be taken for another's; entries of models gone
+// are dropped wholesale now and then.
+using RestRouteCache =
+    std::unordered_map<uint64_t, std::map<std::string, std::vector<RestRoute>, std::less<>>>;
+RestRouteCache& RestRoutesOfThread() {
+  constexpr size_t kMaxModels = 64;
+  thread_local RestRouteCache cache;
+  if (cache.size() > kMaxModels) cache.clear();
+  return cache;
+}
+
+// REQUIRES: no reference it returned is used after the next RestRoutesOfThread().
+const std::vector<RestRoute>& RestRoutes(RestRouteCache& cache, const ServiceModel& s,
+                                         std::string_view method) {
+  auto& by_method = cache[s.id];
+  if (auto it = by_method.find(method); it != by_method.end()) return it->second;
+  std::vector<RestRoute> routes;
+  for (const auto& [name, op] : s.operations) {
+    if (EqualsIgnoreCase(op.http_method, method)) {
+      routes.push_back({&op, &CompiledRoute(op.request_uri)});
+    }
+  }
+  return by_method.emplace(std::string(method), std::move(routes)).first->second;
+}
+
 // Backtracking match of tokens[ti..] against path[pi..]; a label takes at least one
 // character and, unless greedy, no '/'.
 bool MatchTokens(const std::vector<Token>& tokens, size_t ti, std::string_view path, size_t pi,
@@ -130,6 +162,26 @@ bool HasParam(const Params& params, std::string_view key, std::string_view value
     if (k == key && (any_value || v == value)) return true;
   }
   return false;
+}
+
+// Matches a request's path and query against route.
+std::optional<RouteScore> MatchRoute(const Route& route, std::string_view path, const Params& query,
+                                     std::map<std::string, std::string>* labels) {
+  RouteScore score;
+  for (const Route::QueryLiteral& literal : route.query) {
+    if (!HasParam(query, literal.name, literal.value, literal.any_value)) return std::nullopt;
+    ++score.query_literals;
+  }
+  score.literal_chars = route.literal_chars;
+  score.non_greedy = route.non_greedy;
+  labels->clear();
+  if (MatchTokens(route.tokens, 0, path, 0, labels)) return score;
+  // A trailing slash the template does not have is tolerated.
+  if (route.trailing_slash_optional && path.size() > 1 && path.back() == '/') {
+    labels->clear();
+    if (MatchTokens(route.tokens, 0, path.substr(0, path.size() - 1), 0, labels)) return score;
+  }
+  return std::nullopt;
 }
 
 std::string_view Param(const Params& params, std::string_view key) {
@@ -265,6 +317,7 @@ Result<ResolvedOperation> ResolveRest(const model::ModelRegistry& models,
                   "The request names no operation (no X-Amz-Target or Action) for service " +
                       std::string(signing_name) + ".");
   }
+  RestRouteCache& routes = RestRoutesOfThread();
   Params query = request.QueryParams();
   std::string path = request.path.empty() ? "/" : request.path;
   std::string bucket;
@@ -278,11 +331,10 @@ Result<ResolvedOperation> ResolveRest(const model::ModelRegistry& models,
         service_path = "/" + UriEncode(bucket) + (path == "/" ? "" : path);
       }
     }
-    for (const auto& [name, op] : s->operations) {
-      if (!EqualsIgnoreCase(op.http_method, request.method)) continue;
+    for (const RestRoute& candidate : RestRoutes(routes, *s, request.method)) {
+      const Operation& op = *candidate.op;
       std::map<std::string, std::string> labels;
-      std::optional<RouteScore> score =
-          MatchRequestUri(op.request_uri, service_path, query, &labels);
+      std::optional<RouteScore> score = MatchRoute(*candidate.route, service_path, query, &labels);
       if (!score) continue;
       score->required_bound = RequiredBound(op, request, query);
       // On a tie, a deprecated operation yields to its successor on the same route
@@ -314,24 +366,8 @@ bool RouteScore::operator<(const RouteScore& o) const {
 std::optional<RouteScore> MatchRequestUri(std::string_view request_uri, std::string_view path,
                                           const Params& query,
                                           std::map<std::string, std::string>* labels) {
-  const Route& route = CompiledRoute(request_uri);
-  RouteScore score;
-  for (const Route::QueryLiteral& literal : route.query) {
-    if (!HasParam(query, literal.name, literal.value, literal.any_value)) return std::nullopt;
-    ++score.query_literals;
-  }
-  score.literal_chars = route.literal_chars;
-  score.non_greedy = route.non_greedy;
-  labels->clear();
-  if (MatchTokens(route.tokens, 0, path, 0, labels)) return score;
-  // A trailing slash the template does not have is tolerated.
-  if (route.trailing_slash_optional && path.size() > 1 && path.back() == '/') {
-    labels->clear();
-    if (MatchTokens(route.tokens, 0, path.substr(0, path.size() - 1), 0, labels)) return score;
-  }
-  return std::nullopt;
+  return MatchRoute(CompiledRoute(request_uri), path, query, labels);
 }
-
 std::string VirtualHostBucket(std::string_view host) {
   std::string h = ToLower(host);
   if (!h.empty() && h.front() == '[') return "";  // IPv6 literal

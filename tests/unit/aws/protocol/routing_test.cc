@@ -116,6 +116,28 @@ TEST(ResolveTest, DecodesUriLabels) {
   EXPECT_EQ(fn->uri_labels.at("FunctionName"), "arn:aws:lambda:x");
 }
 
+// Each request routes through the operations its thread compiled for the model before:
+// registries made and dropped one after another (often at the same address) each route
+// to their own operations.
+TEST(ResolveTest, EachRegistryRoutesToItsOwnOperations) {
+  for (const char* op : {"First", "Second", "Third"}) {
+    auto parsed = model::ModelRegistry::ParseServiceModel(
+        "demo", std::string(R"({"metadata": {"protocol": "rest-json", "signingName": "demo"},)") +
+                    R"("operations": {")" + op +
+                    R"(": {"http": {"method": "GET", "requestUri": "/things/{Id}"}}},)" +
+                    R"("shapes": {}})");
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    model::ModelRegistry registry;
+    registry.Add(std::move(parsed).value());
+    auto r = Resolve(registry, Req("GET", "/things/7"), "demo", "");
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->operation->name, op);
+    EXPECT_EQ(r->operation, registry.Find("demo")->FindOperation(op));
+    EXPECT_EQ(r->uri_labels.at("Id"), "7");
+    EXPECT_FALSE(Resolve(registry, Req("GET", "/other/7"), "demo", "").ok());
+  }
+}
+
 TEST(ResolveTest, UnknownOperationsAreMissingActionErrorsNamingThem) {
   auto target = Resolve(Models(), Req("POST", "/", {{"X-Amz-Target", "SageMaker.FlyToTheMoon"}}),
                         "sagemaker", "{}");
