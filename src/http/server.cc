@@ -237,6 +237,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WaitWritable();
 
   // Worker side.
+  // While a worker handles the connection and waits for its next request, the socket is
+  // out of the I/O threads' epoll set: registered edge-triggered, it would wake an I/O
+  // thread for each request that arrives, only for it to find no operation waiting. It
+  // stays out from one request to the next and goes back (Attach) before any of asio's
+  // operations runs on it: a kept connection costs no epoll_ctl per request.
+  bool Detach();
+  bool Attach();
+  // Hands the connection back to its strand, to run fn there; the socket is attached first.
+  template <typename Fn>
+  void ToStrand(Fn fn);
   void Process();
   bool HandleRequest();
   bool SendNow();
@@ -262,6 +272,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerCore* const core_;
   const std::chrono::steady_clock::duration idle_;
   beast::tcp_stream stream_;
+  const int fd_;  // stream_'s socket, also while detached
+  // A worker holds the socket out of asio's hands (Detach). Set and cleared by the worker
+  // that owns the connection; Close() on the strand reads it.
+  std::atomic<bool> detached_{false};
   beast::flat_buffer buffer_;
   std::string remote_address_;
   tcp remote_protocol_ = tcp::v4();
@@ -381,6 +395,7 @@ Connection::Connection(ServerCore* core, tcp::socket socket)
     : core_(core),
       idle_(Seconds(core->options().idle_timeout_seconds)),
       stream_(std::move(socket)),
+      fd_(stream_.socket().native_handle()),
       send_timer_(stream_.get_executor()) {
   // Room for a typical request whole (header and a small body) in the first read; a
   // flat_buffer otherwise starts at 512 bytes and the body then costs more reads.
@@ -392,7 +407,10 @@ Connection::Connection(ServerCore* core, tcp::socket socket)
   if (!ec) remote_protocol_ = endpoint.protocol();
 }
 
-Connection::~Connection() { core_->Unregister(this); }
+Connection::~Connection() {
+  if (detached_) ::close(fd_);
+  core_->Unregister(this);
+}
 
 void Connection::Start() {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
@@ -406,6 +424,12 @@ void Connection::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   send_timer_.cancel();
+  if (detached_) {
+    // A worker has the socket: its operations fail from now on, and the descriptor is
+    // closed with the socket once the worker is done.
+    ::shutdown(fd_, SHUT_RDWR);
+    return;
+  }
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();
@@ -565,6 +589,7 @@ void Connection::WaitWritable() {
 
 template <typename StartOp>
 Connection::IoResult Connection::Await(StartOp start) {
+  if (!Attach()) return IoResult{asio::error::bad_descriptor, 0};
   {
     std::lock_guard<std::mutex> lock(io_mu_);
     io_done_ = false;
@@ -641,7 +666,7 @@ bool Connection::SendNow() {
   msg.msg_iovlen = out_body_.empty() ? 1 : 2;
   ssize_t n;
   do {
-    n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return false;
   const size_t sent = static_cast<size_t>(n);
@@ -659,30 +684,16 @@ bool Connection::SendNow() {
 // thread: it gives way as soon as one is queued (ServerCore::keep_wake_fd()).
 Connection::Next Connection::NextRequest() {
   if (core_->stopping() || !core_->BeginKeep()) return Next::kNone;
-  const int fd = stream_.socket().native_handle();
   bool readable = buffer_.size() > 0;  // pipelined
   if (readable) {
-    ReadAvailable(fd);
+    ReadAvailable(fd_);
   } else {
-    // Meanwhile the socket leaves the I/O threads' epoll set: registered edge-triggered,
-    // it would wake an I/O thread for each request that arrives, only for it to find no
-    // operation waiting. What arrived is read before the socket goes back, so that its
-    // return raises no event either.
-    error_code ec;
-    stream_.socket().release(ec);
-    if (ec) {
+    if (!Detach()) {
       core_->EndKeep();
       return Next::kNone;
     }
-    readable = WaitReadable(fd);
-    if (readable) ReadAvailable(fd);
-    stream_.socket().assign(remote_protocol_, fd, ec);
-    if (ec) {
-      ::close(fd);
-      core_->EndKeep();
-      asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
-      return Next::kFailed;
-    }
+    readable = WaitReadable(fd_);
+    if (readable) ReadAvailable(fd_);
   }
   core_->EndKeep();
   if (!readable) return Next::kNone;
@@ -690,11 +701,40 @@ Connection::Next Connection::NextRequest() {
   if (data.find("\r\n\r\n") == std::string_view::npos) return Next::kNone;
   NewParser();
   error_code ec;
-  // The whole header is buffered, so this reads nothing from the socket.
-  bhttp::read_header(stream_.socket(), buffer_, *parser_, ec);
-  if (!ec) return Next::kReady;
-  asio::post(stream_.get_executor(), [self = shared_from_this(), ec] { self->OnHeader(ec); });
+  // The whole header is buffered: the parser takes it from buffer_, reading nothing.
+  buffer_.consume(parser_->put(buffer_.data(), ec));
+  if (!ec && parser_->is_header_done()) return Next::kReady;
+  // need_more took nothing: the strand reads the header afresh.
+  if (!ec || ec == bhttp::error::need_more) return Next::kNone;
+  ToStrand([self = shared_from_this(), ec] { self->OnHeader(ec); });
   return Next::kFailed;
+}
+
+bool Connection::Detach() {
+  if (detached_) return true;
+  error_code ec;
+  stream_.socket().release(ec);
+  if (ec) return false;
+  detached_ = true;
+  return true;
+}
+
+bool Connection::Attach() {
+  if (!detached_) return true;
+  error_code ec;
+  stream_.socket().assign(remote_protocol_, fd_, ec);
+  if (ec) return false;  // still detached: ~Connection closes fd_
+  detached_ = false;
+  return true;
+}
+
+template <typename Fn>
+void Connection::ToStrand(Fn fn) {
+  if (Attach()) {
+    asio::post(stream_.get_executor(), std::move(fn));
+  } else {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
 }
 
 // Up to kKeepWorker: true once fd has data, false on a timeout or once a request of
@@ -738,13 +778,12 @@ bool Connection::Continue(bool keep_alive) {
       // Requests of other connections came in meanwhile: this one queues behind them.
       if (!core_->pool().has_waiting_tasks()) return true;
       if (!core_->pool().Submit([self = shared_from_this()] { self->Process(); })) {
-        asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+        ToStrand([self = shared_from_this()] { self->Close(); });
       }
       return false;
     }
   }
-  asio::post(stream_.get_executor(),
-             [self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });
+  ToStrand([self = shared_from_this(), keep_alive] { self->AfterResponse(keep_alive); });
   return false;
 }
 
@@ -848,7 +887,7 @@ Result<size_t> Connection::ReadBody(char* dst, size_t cap) {
   // While a worker handles the request, no operation of the strand is pending on the
   // socket, so the worker may take what has already arrived itself: two thread hand-offs
   // fewer. Only when nothing is there does it wait through the strand.
-  const ssize_t ready = ::recv(stream_.socket().native_handle(), dst, want, MSG_DONTWAIT);
+  const ssize_t ready = ::recv(fd_, dst, want, MSG_DONTWAIT);
   if (ready > 0) {
     body_remaining_ -= static_cast<uint64_t>(ready);
     return static_cast<size_t>(ready);
@@ -958,8 +997,7 @@ bool Connection::Respond(Response& resp, bool is_head, unsigned version, bool ke
       return Continue(keep_alive);
     }
     // The client is not taking it as fast: the strand writes the rest.
-    asio::post(stream_.get_executor(),
-               [self = shared_from_this(), keep_alive] { self->WriteOut(keep_alive); });
+    ToStrand([self = shared_from_this(), keep_alive] { self->WriteOut(keep_alive); });
     return false;
   }
   keep_alive = file ? SendFileBody(std::move(*resp.body_file), std::move(header), keep_alive)

@@ -554,6 +554,35 @@ TEST(HttpServerTest, KeptConnectionAlternatesBetweenItsWorkerAndTheIoThreads) {
   }
 }
 
+// Stop() gives up on a request that outlives the grace period even when its worker took
+// it straight off a kept connection, with the socket out of the I/O threads' hands.
+TEST(HttpServerTest, StopAfterGraceEndsAKeptConnectionsRequest) {
+  ServerOptions options = TestOptions();
+  options.shutdown_grace_seconds = 0.3;
+  std::promise<void> entered;
+  std::atomic<bool> release{false};
+  auto server = StartServer(
+      [&](Request& req) {
+        if (req.target == "/slow") {
+          entered.set_value();
+          WaitFor([&] { return release.load(); }, 10);
+        }
+        return Text(200, "ok");
+      },
+      options);
+  RawClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(client.ReadResponse());
+  ASSERT_TRUE(client.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  entered.get_future().wait();
+  std::thread stopper([&] { server->Stop(); });
+  // Past the grace period the client sees its connection end, while the handler runs on.
+  EXPECT_TRUE(client.ReadsEof());
+  release = true;
+  stopper.join();
+  EXPECT_EQ(server->active_connections(), 0u);
+}
+
 TEST(HttpServerTest, MalformedRequestAfterAKeptResponseGets400) {
   auto server = StartServer(Echo);
   RawClient client(server->port());
@@ -851,6 +880,44 @@ Response FileResponse(FileBody body) {
   resp.headers.Set("Content-Type", "application/octet-stream");
   resp.body_file = std::move(body);
   return resp;
+}
+
+// A request its worker takes straight off a kept connection finds the socket out of the
+// I/O threads' epoll set; whatever the handler does through them (a body that arrives
+// late, a streamed response, a file body) must still work, and so must the next request.
+TEST(HttpServerTest, KeptConnectionServesBodiesThatNeedTheIoThreads) {
+  const std::string big = Pattern(700 * 1024);
+  OpenFile file(big);
+  auto server = StartServer([&](Request& req) {
+    if (req.target == "/file") return FileResponse(file.Region(0, big.size()));
+    Result<std::string> body = req.body->ReadAll(1 << 20);
+    if (!body.ok()) return Text(400, body.status().message());
+    Response resp;
+    resp.stream_length = body->size() + big.size();
+    resp.body_stream = [&big, got = *body](BodyWriter& w) -> Status {
+      NIMBUS_RETURN_IF_ERROR(w.Write(got));
+      return w.Write(big);
+    };
+    return resp;
+  });
+  RawClient client(server->port());
+  for (int i = 0; i < 6; ++i) {
+    if (i % 3 == 2) {
+      ASSERT_TRUE(client.Send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n"));
+      std::optional<RawResponse> resp = client.ReadResponse();
+      ASSERT_TRUE(resp);
+      EXPECT_TRUE(resp->body == big) << i;
+      continue;
+    }
+    // The header first, the body only once the worker has begun to wait for it.
+    ASSERT_TRUE(client.Send("PUT /s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(client.Send("body" + std::to_string(i)));
+    std::optional<RawResponse> resp = client.ReadResponse();
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 200);
+    EXPECT_TRUE(resp->body == "body" + std::to_string(i) + big) << i;
+  }
 }
 
 TEST(HttpServerTest, SendsFileBodyWholeAndByRegionOnOneConnection) {
