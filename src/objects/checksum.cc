@@ -3,6 +3,7 @@
 #include <isa-l/crc.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/crypto.h"
 #include "core/strings.h"
@@ -161,9 +162,11 @@ std::string MultiChecksum::Digest(ChecksumAlgorithm algorithm) const {
 
 ChecksumPipeline::ChecksumPipeline(MultiChecksum& sums, size_t buffer_size, size_t buffers)
     : sums_(sums), buffer_size_(buffer_size), lengths_(std::max<size_t>(buffers, 2)) {
-  for (size_t i = 0; i < lengths_.size(); ++i) {
-    buffers_.push_back(std::make_unique_for_overwrite<char[]>(buffer_size));
-  }
+  const size_t stride = (buffer_size + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  storage_ = std::make_unique_for_overwrite<char[]>(stride * lengths_.size() + kBufferAlignment);
+  const auto base = reinterpret_cast<uintptr_t>(storage_.get());
+  char* first = storage_.get() + (kBufferAlignment - base % kBufferAlignment) % kBufferAlignment;
+  for (size_t i = 0; i < lengths_.size(); ++i) buffers_.push_back(first + i * stride);
   helper_ = std::thread([this] { Hash(); });
 }
 
@@ -181,7 +184,7 @@ char* ChecksumPipeline::Buffer() {
   std::unique_lock<std::mutex> lock(mu_);
   // Submission k reuses the buffer of submission k - count, which must be hashed.
   changed_.wait(lock, [&] { return submitted_ < count || hashed_ > submitted_ - count; });
-  return buffers_[submitted_ % count].get();
+  return buffers_[submitted_ % count];
 }
 
 void ChecksumPipeline::Submit(size_t n) {
@@ -206,7 +209,7 @@ void ChecksumPipeline::Hash() {
     const size_t slot = hashed_ % buffers_.size();
     const size_t n = lengths_[slot];
     lock.unlock();
-    sums_.Update(std::string_view(buffers_[slot].get(), n));
+    sums_.Update(std::string_view(buffers_[slot], n));
     lock.lock();
     ++hashed_;
     changed_.notify_all();

@@ -71,9 +71,13 @@ class MultiChecksum {
 //   }
 //   pipeline.Drain();  // sums has seen every byte
 //
+// Each buffer starts at a kBufferAlignment boundary, so that it may be written with O_DIRECT.
+//
 // Thread-safety: one caller thread; sums must not be touched elsewhere until Drain().
 class ChecksumPipeline {
  public:
+  static constexpr size_t kBufferAlignment = 4096;
+
   ChecksumPipeline(MultiChecksum& sums, size_t buffer_size, size_t buffers = 3);
   ~ChecksumPipeline();  // stops the helper (what is still queued is not hashed)
   ChecksumPipeline(const ChecksumPipeline&) = delete;
@@ -94,8 +98,9 @@ class ChecksumPipeline {
 
   MultiChecksum& sums_;
   const size_t buffer_size_;
-  std::vector<std::unique_ptr<char[]>> buffers_;
-  std::vector<size_t> lengths_;  // of each buffer's submission
+  std::unique_ptr<char[]> storage_;  // every buffer, with room to align the first
+  std::vector<char*> buffers_;       // into storage_
+  std::vector<size_t> lengths_;      // of each buffer's submission
   std::mutex mu_;
   std::condition_variable changed_;
   uint64_t submitted_ = 0;  // GUARDED_BY(mu_)

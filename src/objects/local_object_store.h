@@ -12,6 +12,8 @@
 // any point leaves each key fully old or fully new; what it leaves behind on disk (temp files,
 // blobs renamed but never committed, replaced blobs not yet unlinked) is referenced by no
 // metadata row, so it is invisible, and Recover() deletes it at start-up.
+// A body of 4 MiB or more whose length is declared is written with O_DIRECT where the file
+// system takes it (all but a last partial block), past the page cache.
 //
 // Thread-safety: safe for concurrent use. Recover() REQUIRES that no other operation runs
 // on the same data directory (call it once at start-up, before serving).

@@ -1,8 +1,12 @@
 #include "objects/local_object_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -384,6 +388,57 @@ TEST_F(LocalObjectStoreTest, LargeBodyStreamsThroughBoundedBuffers) {
   }
   EXPECT_EQ(pos, size);
   EXPECT_TRUE(same);
+}
+
+// The pages of path the page cache holds.
+size_t CachedPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SIZE_MAX;
+  struct stat st {};
+  ::fstat(fd, &st);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t pages = (static_cast<size_t>(st.st_size) + page - 1) / page;
+  void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  std::vector<unsigned char> resident(pages);
+  const int rc = ::mincore(map, static_cast<size_t>(st.st_size), resident.data());
+  ::munmap(map, static_cast<size_t>(st.st_size));
+  if (rc != 0) return SIZE_MAX;
+  size_t n = 0;
+  for (unsigned char r : resident) n += r & 1;
+  return n;
+}
+
+// A large body of known length goes to disk with O_DIRECT, all but a last partial block,
+// where the file system takes O_DIRECT at all; whatever its length, it reads back whole.
+TEST_F(LocalObjectStoreTest, LargeBodiesBypassThePageCache) {
+  const std::string probe = dir_ + "/probe";
+  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0644);
+  if (fd < 0) GTEST_SKIP() << "this file system takes no O_DIRECT";
+  ::close(fd);
+  for (uint64_t size : {4ull << 20, (4ull << 20) + 1, (5ull << 20) + 4095}) {
+    PutOptions options;
+    options.content_length = size;
+    PatternReader reader(size);
+    auto put = store_->PutObject("bkt", "big", reader, options);
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    std::string blob;
+    for (const auto& e : fs::recursive_directory_iterator(dir_ + "/objects/blobs")) {
+      if (e.is_regular_file()) blob = e.path();
+    }
+    EXPECT_LE(CachedPages(blob), 1u) << size;
+    auto got = store_->GetObject("bkt", "big", {});
+    ASSERT_TRUE(got.ok());
+    Result<std::string> body = got->body->ReadAll(size);
+    ASSERT_TRUE(body.ok());
+    ASSERT_EQ(body->size(), size);
+    bool same = true;
+    for (uint64_t i = 0; i < size; ++i) same &= (*body)[i] == PatternReader::Byte(i);
+    EXPECT_TRUE(same) << size;
+    EXPECT_EQ(put->etag, QuotedMd5(*body));
+    ASSERT_TRUE(store_->DeleteObject("bkt", "big", "").ok());
+  }
 }
 
 long PeakRssKb() {
