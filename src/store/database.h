@@ -3,10 +3,10 @@
 // A backend-neutral facade over a relational database: statements are SQL with `?`
 // placeholders, parameters and result cells are Values (null, int, double, string, blob;
 // bools are stored as 0/1 and timestamps as epoch seconds), a row maps column names to
-// Values; QueryValues() gives each row's cells in column order instead, for hot paths that
-// would rather not pay for a map per row. The default backend is SQLite on <data-dir>/metadata.db
-// in WAL mode with a busy timeout and foreign keys on; a PostgreSQL backend can implement the same
-// interface.
+// Values (QueryValues() gives each row's cells in column order instead, for hot paths that
+// would rather not pay for a map per row). The default backend is SQLite on
+// <data-dir>/metadata.db in WAL mode with a busy timeout and foreign keys on; a PostgreSQL
+// backend can implement the same interface.
 //
 // Schema: each component registers numbered migrations (RegisterMigration) before
 // Migrate() runs them; applied ones are recorded in the table schema_migrations

@@ -368,6 +368,7 @@ std::optional<RouteScore> MatchRequestUri(std::string_view request_uri, std::str
                                           std::map<std::string, std::string>* labels) {
   return MatchRoute(CompiledRoute(request_uri), path, query, labels);
 }
+
 std::string VirtualHostBucket(std::string_view host) {
   std::string h = ToLower(host);
   if (!h.empty() && h.front() == '[') return "";  // IPv6 literal
